@@ -1,0 +1,26 @@
+"""The model contract shared by every model in jaxml.
+
+A ``Model`` bundles three pure functions built from hyperparameters:
+
+    params = model.init(key)                                   # nested dict, named leaves
+    state  = model.init_state()                                # {} unless the model has batch norm
+    y, state = model.apply(params, x, state=state, train=False, key=None)
+
+``apply`` always returns the (possibly updated) state so that batch-norm statistics are passed in
+and out explicitly, never hidden; stateless models return ``{}``. ``key`` drives dropout in training
+(derive it per step with ``jax.random.fold_in(key, step)``). ``axis_name``, when given, names a mapped
+device axis over which batch-norm statistics are averaged.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+Params = dict
+State = dict
+
+
+class Model(NamedTuple):
+    name: str
+    init: Callable[[Any], Params]
+    init_state: Callable[[], State]
+    apply: Callable[..., tuple[Any, State]]
