@@ -1,0 +1,99 @@
+"""Default training config and up-front validation.
+
+Experiment files in ``configs/`` start from ``base_config()`` and override fields. ``validate``
+runs before anything is built or written: an unknown name, a non-positive size or rate, a batch not
+divisible by the device count fails at once with a message naming the field.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from jaxml.train import optim
+
+
+class ConfigError(ValueError):
+    """A config field is invalid; the message names it."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.objective = "softmax_xent"
+    c.model = ml_collections.ConfigDict({"name": "mlp"})
+    c.data = ml_collections.ConfigDict({"name": "", "batch_size": 128, "eval_batch_size": 1000})
+    c.optimizer = ml_collections.ConfigDict({
+        "name": "adam", "lr": 1e-3, "momentum": 0.9, "b1": 0.9, "b2": 0.999, "eps": 1e-7, "rho": 0.95,
+        "weight_decay": 1e-4, "schedule": "constant", "warmup_steps": 0, "decay_steps": 1000,
+        "decay_rate": 0.5, "grad_clip": 0.0})
+    c.regularization = ml_collections.ConfigDict({"l1": 0.0, "l2": 0.0})
+    c.train = ml_collections.ConfigDict({
+        "num_epochs": 1, "num_steps": 0,           # num_steps > 0 overrides num_epochs
+        "log_every": 100, "eval_every": 0,         # 0: evaluate once per epoch
+        "checkpoint_every": 0,                     # 0: only at the end
+        "keep_checkpoints": 3, "progress_bar": True,
+        "final_splits": (),                        # extra splits evaluated only at the end (e.g. "test")
+        "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
+        "early_stopping": ml_collections.ConfigDict({
+            "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
+    })
+    c.parallel = ml_collections.ConfigDict({"backend": "none"})   # none | shard_map | pmap
+    c.reports = ()                                                # end-of-run reports (train/reports.py)
+    return c
+
+
+def _positive(config, path: str, *, allow_zero: bool = False) -> None:
+    value = config
+    for part in path.split("."):
+        value = value[part]
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        raise ConfigError(f"config.{path} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def validate(config, *, num_devices: int = 1) -> None:
+    """Raise ConfigError naming the first invalid field."""
+    from jaxml import data, models
+    from jaxml.train import objectives, reports
+
+    if config.model.name not in models.REGISTRY:
+        raise ConfigError(f"config.model.name: unknown model {config.model.name!r}; known: {sorted(models.REGISTRY)}")
+    if config.data.name not in data.BUILDERS:
+        raise ConfigError(f"config.data.name: unknown dataset {config.data.name!r}; known: {sorted(data.BUILDERS)}")
+    if config.objective not in objectives.OBJECTIVES:
+        raise ConfigError(f"config.objective: unknown objective {config.objective!r}; "
+                          f"known: {sorted(objectives.OBJECTIVES)}")
+    if config.optimizer.name not in optim.OPTIMIZERS:
+        raise ConfigError(f"config.optimizer.name: unknown optimizer {config.optimizer.name!r}; "
+                          f"known: {list(optim.OPTIMIZERS)}")
+    if config.optimizer.schedule not in optim.SCHEDULES:
+        raise ConfigError(f"config.optimizer.schedule: unknown schedule {config.optimizer.schedule!r}; "
+                          f"known: {list(optim.SCHEDULES)}")
+    for path in ("optimizer.lr", "data.batch_size", "data.eval_batch_size", "train.log_every",
+                 "train.keep_checkpoints", "train.sync_every"):
+        _positive(config, path)
+    for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
+                 "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
+        _positive(config, path, allow_zero=True)
+    if config.train.num_epochs == 0 and config.train.num_steps == 0:
+        raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
+    for key in ("dropout",):
+        if key in config.model and not 0.0 <= config.model[key] < 1.0:
+            raise ConfigError(f"config.model.{key} must be in [0, 1), got {config.model[key]!r}")
+    for key in ("widths", "hidden"):
+        if key in config.model and any(int(w) <= 0 for w in config.model[key]):
+            raise ConfigError(f"config.model.{key} must be positive sizes, got {tuple(config.model[key])}")
+    es = config.train.early_stopping
+    if es.metric:
+        if es.mode not in ("min", "max"):
+            raise ConfigError(f"config.train.early_stopping.mode must be 'min' or 'max', got {es.mode!r}")
+        _positive(config, "train.early_stopping.patience")
+    if config.parallel.backend not in ("none", "shard_map", "pmap"):
+        raise ConfigError(f"config.parallel.backend must be none, shard_map or pmap, got {config.parallel.backend!r}")
+    if config.parallel.backend != "none":
+        for path in ("data.batch_size", "data.eval_batch_size"):
+            size = config.data[path.split(".")[1]]
+            if size % num_devices:
+                raise ConfigError(f"config.{path}={size} is not divisible by the {num_devices} devices")
+    for name in config.reports:
+        if name not in reports.REPORTS:
+            raise ConfigError(f"config.reports: unknown report {name!r}; known: {sorted(reports.REPORTS)}")

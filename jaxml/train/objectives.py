@@ -1,0 +1,41 @@
+"""Objectives: what a task minimises and reports, per example.
+
+An objective maps (model outputs, batch) to (loss f32[batch], {metric: f32[batch]}); the training
+loop averages them under the batch's ``mask`` and adds parameter penalties. Register new ones in
+``OBJECTIVES`` (the clock task adds its two-head loss there).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxml import losses, metrics
+
+Objective = Callable[[object, dict], tuple[jax.Array, dict]]
+
+
+def mse(outputs, batch):
+    loss = losses.mse(outputs, batch["y"])
+    return loss, {"loss": loss, "mse": loss}
+
+
+def softmax_xent(outputs, batch):
+    loss = losses.softmax_cross_entropy(outputs, batch["y"])
+    return loss, {"loss": loss, "accuracy": metrics.correct(outputs, batch["y"])}
+
+
+def sigmoid_xent(outputs, batch):
+    loss = losses.sigmoid_cross_entropy(outputs, batch["y"])
+    acc = ((outputs > 0) == (batch["y"] > 0.5)).astype(jnp.float32)
+    return loss, {"loss": loss, "accuracy": acc.reshape(acc.shape[0], -1).mean(-1)}
+
+
+OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent}
+
+
+def get(name: str) -> Objective:
+    if name not in OBJECTIVES:
+        raise ValueError(f"config.objective: unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]
