@@ -28,7 +28,19 @@ def _adding(config) -> pipeline.Splits:
     return pipeline.Splits(train=train, eval={"eval": dict(eval_arrays)}, input_shape=(length, 2))
 
 
-BUILDERS: dict[str, Callable] = {"zhou_gender": _zhou_gender, "adding": _adding}
+def _blobs(config) -> pipeline.Splits:
+    d = config.data
+    kw = dict(num_classes=int(d.get("num_classes", 4)), features=int(d.get("features", 8)),
+              spread=float(d.get("spread", 1.0)))
+    train = toy.gaussian_blobs(int(d.get("data_seed", 0)), int(d.get("train_size", 1024)), **kw)
+    test = toy.gaussian_blobs(int(d.get("data_seed", 0)), int(d.get("train_size", 1024)) + int(d.get("test_size", 256)),
+                              **kw)
+    test = {k: v[-int(d.get("test_size", 256)):] for k, v in test.items()}
+    return pipeline.Splits(train=pipeline.ArraySource(train, d.batch_size, seed=config.seed),
+                           eval={"test": test}, input_shape=(kw["features"],))
+
+
+BUILDERS: dict[str, Callable] = {"zhou_gender": _zhou_gender, "adding": _adding, "blobs": _blobs}
 
 
 def register(name: str, builder: Callable) -> None:

@@ -32,3 +32,13 @@ def adding_problem(key: jax.Array, batch_size: int, length: int = 100) -> dict:
     pos = jnp.arange(length)
     marker = ((pos == i1[:, None]) | (pos == i2[:, None])).astype(jnp.float32)
     return {"x": jnp.stack([values, marker], axis=-1), "y": (values * marker).sum(axis=1)}
+
+
+def gaussian_blobs(seed: int, n: int, *, num_classes: int = 4, features: int = 8, spread: float = 1.0) -> dict:
+    """A small classification set: class c ~ N(mu_c, spread^2 I) with mu_c ~ N(0, 9 I), seeded.
+    {"x": f32[n, features], "y": int32[n]} — used by tests, demos and the multi-device checks."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 3.0, (num_classes, features))
+    y = rng.integers(0, num_classes, n).astype(np.int32)
+    x = (centres[y] + spread * rng.normal(size=(n, features))).astype(np.float32)
+    return {"x": x, "y": y}

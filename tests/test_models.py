@@ -1,0 +1,79 @@
+"""MLP / CNN / registry: shapes and init sweeps, batch-norm state, dropout keys, spec errors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxml import models
+from jaxml.models import cnn, mlp, sequential
+from jaxml.nn import activations, initializers
+
+
+@pytest.mark.parametrize("init,act", [(i, "relu") for i in ("glorot_uniform", "glorot_normal", "lecun_uniform",
+                                                             "standard_normal", "zeros", "orthogonal")]
+                         + [("glorot_uniform", a) for a in ("sigmoid", "tanh", "linear")])
+def test_mlp_init_and_activation_sweep(init, act):
+    m = mlp.make(input_shape=(28, 28, 1), widths=(16, 8), num_outputs=10, activation=act, initializer=init)
+    p = m.init(jax.random.key(0))
+    assert {k: v["w"].shape for k, v in p.items()} == {"dense_0": (784, 16), "dense_1": (16, 8), "head_out": (8, 10)}
+    x = jax.random.uniform(jax.random.key(1), (5, 28, 28, 1))
+    y, state = m.apply(p, x)
+    # reference forward pass written out by hand
+    h = x.reshape(5, -1)
+    f = activations.get(act)
+    h = f(h @ p["dense_0"]["w"] + p["dense_0"]["b"])
+    h = f(h @ p["dense_1"]["w"] + p["dense_1"]["b"])
+    np.testing.assert_allclose(y, h @ p["head_out"]["w"] + p["head_out"]["b"], atol=1e-5)
+    assert state == {}
+
+
+def test_mlp_batch_norm_state_flows_and_dropout_needs_key_only_in_training():
+    m = mlp.make(input_shape=(4,), widths=(8,), batch_norm=True, dropout=0.5)
+    p, s = m.init(jax.random.key(0)), m.init_state()
+    x = jax.random.normal(jax.random.key(1), (32, 4)) + 3.0
+    y1, s1 = m.apply(p, x, state=s, train=True, key=jax.random.key(2))
+    y2, _ = m.apply(p, x, state=s, train=True, key=jax.random.key(3))
+    assert not np.allclose(y1, y2)                                     # different dropout masks
+    assert not np.allclose(s1["bn_0"]["mean"], s["bn_0"]["mean"])      # statistics moved
+    ye, se = m.apply(p, x, state=s1, train=False)
+    ye2, _ = m.apply(p, x, state=s1, train=False)
+    np.testing.assert_array_equal(ye, ye2)
+    jax.tree.map(np.testing.assert_array_equal, se, s1)
+
+
+def test_report_cnn_shapes_and_param_count():
+    m = cnn.make(input_shape=(28, 28, 1))
+    p = m.init(jax.random.key(0))
+    n_params = sum(a.size for a in jax.tree.leaves(p))
+    # conv 3*3*1*32+32, 3*3*32*64+64, 3*3*64*64+64, bn 2*64 twice, dense 14*14*64*128+128, head 128*10+10
+    assert n_params == 320 + 18496 + 36928 + 256 + 1605760 + 1290
+    y, s = m.apply(p, jnp.ones((3, 28, 28, 1)), state=m.init_state(), train=True, key=jax.random.key(1))
+    assert y.shape == (3, 10) and set(s) == {"bn_0", "bn_1"}
+
+
+def test_cnn_conv_impls_agree_end_to_end():
+    kw = dict(input_shape=(12, 12, 2), layers=("conv:4:3", "act", "conv:6:3:2", "act", "maxpool:2", "flatten"))
+    a, b = cnn.make(conv_impl="xla", **kw), cnn.make(conv_impl="im2col", **kw)
+    p = a.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 12, 12, 2))
+    np.testing.assert_allclose(a.apply(p, x)[0], b.apply(p, x)[0], atol=1e-5)
+
+
+def test_multi_head_cnn_returns_dict():
+    m = cnn.make(input_shape=(16, 16, 1), layers=("conv:4:3", "act", "maxpool:2", "flatten"),
+                 heads={"hour": 12, "minute": 60})
+    y, _ = m.apply(m.init(jax.random.key(0)), jnp.ones((2, 16, 16, 1)))
+    assert {k: v.shape for k, v in y.items()} == {"hour": (2, 12), "minute": (2, 60)}
+
+
+@pytest.mark.parametrize("spec,match", [(("dense:0",), "positive"), (("conv:3",), "takes"), (("wobble",), "unknown layer"),
+                                        (("dropout:1.5",), r"\[0, 1\)"), (("flatten", "conv:3:3"), "needs an")])
+def test_bad_specs_name_the_token(spec, match):
+    with pytest.raises(ValueError, match=match):
+        sequential.build("t", spec, (8, 8, 1), {"out": 2}).init(jax.random.key(0))
+
+
+def test_registry_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+        models.get("transformer")
+    assert set(models.REGISTRY) == {"neuron_net", "mlp", "cnn", "gru"}

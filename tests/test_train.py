@@ -1,0 +1,132 @@
+"""The training loop: learning, resume == uninterrupted, NaN guard, early stopping, no retrace,
+config validation, metrics.jsonl conventions."""
+import json
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxml import data
+from jaxml.data import pipeline
+from jaxml.models import mlp
+from jaxml.train import config as config_lib, objectives, step as step_lib, train_and_evaluate
+from jaxml.train.state import TrainState, params_sha256
+
+
+def blobs_config(**train):
+    c = config_lib.base_config()
+    c.model.name = "mlp"
+    c.model.widths = (16,)
+    c.data.name = "blobs"
+    c.data.batch_size = 32
+    c.data.eval_batch_size = 100
+    c.optimizer.lr = 0.01
+    c.train.num_epochs = 3
+    c.train.log_every = 8
+    c.train.progress_bar = False
+    c.train.update(train)
+    return c
+
+
+def records(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
+    final = train_and_evaluate(blobs_config(), str(tmp_path))
+    assert final["test"]["accuracy"] > 0.95
+    recs = records(tmp_path)
+    assert all({"step", "split"} <= set(r) for r in recs)
+    assert recs[-1]["split"] == "test" and len(recs[-1]["params_sha256"]) == 64
+    train_losses = [r["loss"] for r in recs if r["split"] == "train" and "loss" in r]
+    assert train_losses[-1] < train_losses[0] / 3
+    assert os.path.isdir(tmp_path / "tb" / "train")
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["96"]     # 3 epochs x 32 steps, saved at the end
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    """Stop after 40 of 96 steps (a checkpoint at 40), restart: same params bits and same log."""
+    full = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "full"))
+    part = blobs_config(checkpoint_every=20, num_steps=40)
+    train_and_evaluate(part, str(tmp_path / "resumed"))
+    resumed = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "resumed"))
+    assert resumed["test"]["params_sha256"] == full["test"]["params_sha256"]
+    train_full = [r for r in records(tmp_path / "full") if r["split"] == "train"]
+    train_res = [r for r in records(tmp_path / "resumed") if r["split"] == "train" and r["step"] > 40]
+    for a, b in zip([r for r in train_full if r["step"] > 40], train_res):
+        assert a["loss"] == b["loss"]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    arrays = {"x": np.ones((64, 2), np.float32), "y": np.zeros(64, np.float32)}
+    arrays["x"][25] = np.nan
+
+    def nan_data(config):
+        return pipeline.Splits(train=pipeline.ArraySource(arrays, 1, shuffle=False), eval={}, input_shape=(2,))
+
+    data.register("nan_at_25", nan_data)
+    c = blobs_config(checkpoint_every=10, num_epochs=1, log_every=100)
+    c.data.name, c.data.batch_size, c.objective = "nan_at_25", 1, "mse"
+    c.model.num_outputs = 1
+    with pytest.raises(FloatingPointError, match=r"non-finite loss .* by step 30.*step 20"):
+        train_and_evaluate(c, str(tmp_path))
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    c = blobs_config(num_epochs=50, eval_every=4)
+    c.train.early_stopping.update(metric="loss", split="test", patience=2, min_delta=10.0)
+    train_and_evaluate(c, str(tmp_path))
+    recs = records(tmp_path)
+    assert recs[-1]["step"] == 12                                     # evals at 4 (best), 8, 12 -> stop
+    assert any(r.get("early_stopped") == 1.0 for r in recs)
+
+
+def test_train_step_does_not_retrace():
+    m = mlp.make(input_shape=(8,), widths=(16,), batch_norm=True, dropout=0.1)
+    opt = optax.adam(1e-3)
+    raw = step_lib.make_train_step(m, objectives.get("softmax_xent"), opt)
+    traced = jax.jit(chex.assert_max_traces(raw, n=1))
+    p = m.init(jax.random.key(0))
+    state = TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))
+    blobs = data.toy.gaussian_blobs(0, 96)
+    for i in range(3):
+        state, sums = traced(state, {k: v[32 * i:32 * (i + 1)] for k, v in blobs.items()})
+    assert int(state.step) == 3 and float(sums["n"]) == 32
+
+
+def test_params_sha256_is_order_and_value_sensitive():
+    p = {"a": {"w": jnp.ones(3)}, "b": {"w": jnp.zeros(2)}}
+    assert params_sha256(p) == params_sha256({"b": {"w": jnp.zeros(2)}, "a": {"w": jnp.ones(3)}})
+    assert params_sha256(p) != params_sha256({"a": {"w": jnp.ones(3)}, "b": {"w": jnp.array([0.0, 1e-30])}})
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("model.name", "transformer", "config.model.name: unknown model"),
+    ("optimizer.name", "lion9", "config.optimizer.name: unknown optimizer"),
+    ("optimizer.lr", -0.1, "config.optimizer.lr must be > 0"),
+    ("data.batch_size", 0, "config.data.batch_size must be > 0"),
+    ("data.name", "imagenet", "config.data.name: unknown dataset"),
+    ("regularization.l2", -1.0, "config.regularization.l2 must be >= 0"),
+    ("objective", "hinge", "config.objective: unknown objective"),
+])
+def test_config_validation_names_the_field(tmp_path, field, value, match):
+    c = blobs_config()
+    section, _, key = field.rpartition(".")
+    (c[section] if section else c)[key] = value
+    with pytest.raises(config_lib.ConfigError, match=match):
+        train_and_evaluate(c, str(tmp_path / "w"))
+    assert not os.path.exists(tmp_path / "w")                        # nothing written before validation
+
+
+def test_batch_must_divide_device_count():
+    c = blobs_config()
+    c.parallel.backend = "shard_map"
+    c.data.batch_size = 30
+    with pytest.raises(config_lib.ConfigError, match="config.data.batch_size=30 is not divisible by the 4 devices"):
+        config_lib.validate(c, num_devices=4)
