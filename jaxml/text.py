@@ -362,7 +362,7 @@ class EncodedCorpus:
     def to_csr(self):
         """The ``[D, V]`` count matrix as ``scipy.sparse.csr_matrix`` (duplicates summed)."""
         import scipy.sparse as sp
-        m = sp.csr_matrix((np.ones(len(self.token_ids), np.int64), self.token_ids, self.offsets),
+        m = sp.csr_matrix((np.ones(len(self.token_ids), np.int64), self.token_ids.copy(), self.offsets.copy()),
                           shape=(self.num_docs, self.vocab_size))
         m.sum_duplicates()
         return m

@@ -132,15 +132,14 @@ def load_imdb_tfds(split: str, data_dir: str | os.PathLike | None = None) -> Imd
 
     try:
         source = tfds.data_source("imdb_reviews", split=split, data_dir=data_dir, download=False)
-    except Exception as err:   # tfds raises several types for "not prepared"
+    except (RuntimeError, OSError, ValueError, AssertionError) as err:   # TFDS's "not prepared" errors vary
         raise FileNotFoundError(
             f"TFDS imdb_reviews/{split} not found in {data_dir or '$TFDS_DATA_DIR/~/tensorflow_datasets'}"
             f" ({type(err).__name__}: {err}); prepare it once with TensorFlow where a network is "
             "available (tfds build imdb_reviews --file_format=array_record) and copy the folder, or "
             "use source='csv'") from err
     n = len(source)
-    records = source.__getitems__(list(range(n))) if hasattr(source, "__getitems__") else \
-        [source[i] for i in range(n)]
+    records = [source[i] for i in range(n)]      # one at a time: ~25k small records, a few seconds
     texts = [r["text"].decode("utf-8") if isinstance(r["text"], bytes) else str(r["text"])
              for r in records]
     labels = np.asarray([int(r["label"]) for r in records], np.int32)
