@@ -159,5 +159,5 @@ def test_launcher_rejects_bad_config_with_reason(tmp_path):
 
 def test_tfds_missing_dataset_is_a_clear_error(tmp_path):
     pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(FileNotFoundError, match=r"TFDS imdb_reviews/train not found .* use source='csv'"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)TFDS imdb_reviews/train not found .* use source='csv'"):
         imdb.load_imdb_tfds("train", str(tmp_path))
