@@ -27,7 +27,7 @@ setup(
         "tensorboardX>=2.6",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-learn>=1.5"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-learn>=1.5", "torch==2.13.0"],
         "bench": ["torch==2.13.0", "scikit-learn>=1.5"],
         "tf": ["tensorflow-cpu>=2.18"],
     },
