@@ -121,14 +121,17 @@ def count_tokens_sharded(token_ids, token_labels, doc_labels, *, num_classes: in
     ids = _pad_to(np.asarray(token_ids, np.int32), n, 0)
     tlab = _pad_to(np.asarray(token_labels, np.int32), n, -1)
     dlab = _pad_to(np.asarray(doc_labels, np.int32), n, -1)
+    return _sharded_counter(mesh, num_classes, vocab_size)(ids, tlab, dlab)
 
+
+@functools.lru_cache(maxsize=32)
+def _sharded_counter(mesh, num_classes: int, vocab_size: int):
+    """One jitted shard_map per (mesh, C, V), so repeated fits do not re-trace."""
     def local(ids, tlab, dlab):
-        counts = count_tokens(ids, tlab, dlab, num_classes=num_classes,
-                              vocab_size=vocab_size)
+        counts = count_tokens(ids, tlab, dlab, num_classes=num_classes, vocab_size=vocab_size)
         return jax.tree.map(lambda c: lax.psum(c, DATA_AXIS), counts)
 
-    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS),) * 3, out_specs=P()))
-    return fn(ids, tlab, dlab)
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS),) * 3, out_specs=P()))
 
 
 def check_class_counts(class_count, class_names: Sequence[str] | None = None) -> None:

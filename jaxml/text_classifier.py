@@ -49,8 +49,8 @@ class TextNBModel:
     def scores(self, texts, progress: bool | None = None) -> np.ndarray:
         return self.scores_encoded(self.encode(texts, progress))
 
-    def predict(self, texts) -> np.ndarray:
-        return self.scores(texts).argmax(axis=1)
+    def predict(self, texts, progress: bool | None = None) -> np.ndarray:
+        return self.scores(texts, progress).argmax(axis=1)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write vocabulary, weights and settings to one ``.npz`` (written to a temp file, renamed)."""
