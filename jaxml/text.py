@@ -23,8 +23,10 @@ A :class:`Vocabulary` is the sorted array of kept keys; the id of a term is its 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
+import os
 import pathlib
 import re
 from typing import Iterable, Sequence
@@ -137,11 +139,12 @@ def _split_chunk(chunk: pa.Array, strip_html: bool) -> tuple[pa.Array, np.ndarra
 
 def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str] | None = True,
              strip_html: bool = True, chunk_size: int = 4096,
-             progress: bool | None = None) -> Tokenized:
+             progress: bool | None = None, workers: int | None = None) -> Tokenized:
     """Tokenize a corpus (list of str, numpy or pyarrow strings/bytes) into a :class:`Tokenized`.
 
     ``stop_words``: True for jaxml's English list, False/None for none, or an iterable of words.
     ``progress``: tqdm bar over documents; None shows it from 20,000 documents on.
+    ``workers``: threads splitting chunks of ``chunk_size`` documents (default: all CPU cores).
     Empty documents (nothing left after tokenization) are kept, with zero tokens.
     """
     if chunk_size < 1:
@@ -150,9 +153,12 @@ def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str
     n = len(arr)
     show = progress if progress is not None else n >= 20_000
     pieces, counts = [], []
-    with tqdm(total=n, desc="tokenize", unit="doc", disable=not show, leave=False) as bar:
-        for start in range(0, n, chunk_size):
-            tokens, c = _split_chunk(arr.slice(start, chunk_size), strip_html)
+    starts = range(0, n, chunk_size)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(starts)))
+    # Arrow and numpy release the GIL: chunks are tokenized by a thread pool, results kept in order.
+    with tqdm(total=n, desc="tokenize", unit="doc", disable=not show, leave=False) as bar, \
+            concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for tokens, c in pool.map(lambda s: _split_chunk(arr.slice(s, chunk_size), strip_html), starts):
             pieces.append(tokens)
             counts.append(c)
             bar.update(len(c))
@@ -259,8 +265,21 @@ class Vocabulary:
         words = pa.array(self.words, pa.large_string())
         to_word = np.asarray(pc.fill_null(pc.index_in(tok.words, value_set=words), -1), np.int64)
         w = to_word[tok.word_ids] if len(tok.word_ids) else np.zeros(0, np.int64)
-        keys, doc = ngram_keys(w, tok.doc_ids(), self.ngram_range, len(self.words))
-        ids = np.asarray(pc.fill_null(pc.index_in(pa.array(keys), value_set=pa.array(self.keys)), -1))
+        base = len(self.words)
+        keys, doc = ngram_keys(w, tok.doc_ids(), self.ngram_range, base)
+        ids = np.full(len(keys), -1, np.int64)
+        lo, hi = self.ngram_range
+        for n in range(lo, hi + 1):                  # one lookup per order: smaller tables
+            first, end = _order_offset(n, base), _order_offset(n + 1, base)
+            a, b = np.searchsorted(self.keys, [first, end])
+            sel = np.flatnonzero((keys >= first) & (keys < end)) if lo < hi else slice(None)
+            if n == 1:                               # unigram keys are word ids: a dense table
+                table = np.full(base, -1, np.int64)
+                table[self.keys[a:b]] = np.arange(a, b)
+                ids[sel] = table[keys[sel]]
+            else:
+                hit = pc.index_in(pa.array(keys[sel]), value_set=pa.array(self.keys[a:b]))
+                ids[sel] = np.asarray(pc.fill_null(hit, -1 - a), np.int64) + a
         found = ids >= 0
         counts = np.bincount(doc[found], minlength=tok.num_docs)
         offsets = np.zeros(tok.num_docs + 1, np.int64)
@@ -352,9 +371,11 @@ class EncodedCorpus:
         """Each term at most once per document (presence instead of counts)."""
         if not len(self.token_ids):
             return self
-        key = self.doc_ids().astype(np.int64) * self.vocab_size + self.token_ids
-        uniq = np.asarray(pc.unique(pa.array(key)))      # first-appearance order: still by document
-        doc, ids = np.divmod(uniq, self.vocab_size)
+        key = np.sort(self.doc_ids().astype(np.int64) * self.vocab_size + self.token_ids)
+        first = np.empty(len(key), bool)                 # sorted by (doc, term): still by document
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        doc, ids = np.divmod(key[first], self.vocab_size)
         offsets = np.zeros(self.num_docs + 1, np.int64)
         np.cumsum(np.bincount(doc, minlength=self.num_docs), out=offsets[1:])
         return EncodedCorpus(ids.astype(np.int32), offsets, self.vocab_size)

@@ -53,8 +53,9 @@ def _random_doc(rng):
 def test_vectorised_tokenizer_matches_reference(stop_words, strip_html):
     rng = random.Random(0)
     docs = [_random_doc(rng) for _ in range(500)]
-    for chunk_size in (1, 7, 4096):
-        tok = text.tokenize(docs, stop_words=stop_words, strip_html=strip_html, chunk_size=chunk_size)
+    for chunk_size, workers in ((1, None), (7, 1), (7, 3), (4096, None)):
+        tok = text.tokenize(docs, stop_words=stop_words, strip_html=strip_html, chunk_size=chunk_size,
+                            workers=workers)
         assert tok.num_docs == len(docs)
         for d, raw in enumerate(docs):
             assert tok.document(d) == text.tokenize_reference(raw, stop_words=stop_words,
