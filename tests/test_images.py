@@ -12,14 +12,7 @@ from jaxml.data import idx
 from jaxml.data import images
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def data_root():
-    root = os.environ.get("JAXML_DATA_DIR")
-    if not root:
-        pytest.skip("JAXML_DATA_DIR unset: real MNIST / Fashion-MNIST tests NOT RUN (set it to ../shared/data)")
-    return root
+# `data_dir` (the real datasets root, skipping loudly when JAXML_DATA_DIR is unset) is in conftest.py.
 
 
 def _write_fake_dataset(root, name="mnist", n_train=40, n_test=12, seed=0):
@@ -222,8 +215,8 @@ def test_permuted_fake_dataset_same_permutation_every_split(tmp_path):
 # ----------------------------------------------------------------------------- real data
 
 
-def test_mnist_known_facts(data_root):
-    d = images.load_image_dataset("mnist", data_dir=data_root)
+def test_mnist_known_facts(data_dir):
+    d = images.load_image_dataset("mnist", data_dir=data_dir)
     assert d["train"]["x"].shape == (60000, 28, 28, 1) and d["test"]["x"].shape == (10000, 28, 28, 1)
     assert np.bincount(d["train"]["y"]).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(d["test"]["y"]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -236,8 +229,8 @@ def test_mnist_known_facts(data_root):
     assert abs(x.mean(dtype=np.float64) - 0.1306604762738429) < 1e-8  # float32(p / 255) rounding
 
 
-def test_fashion_known_facts(data_root):
-    d = images.load_image_dataset("fashion_mnist", data_dir=data_root)
+def test_fashion_known_facts(data_dir):
+    d = images.load_image_dataset("fashion_mnist", data_dir=data_dir)
     assert np.bincount(d["train"]["y"]).tolist() == [6000] * 10
     assert np.bincount(d["test"]["y"]).tolist() == [1000] * 10
     assert d["train"]["y"][:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
@@ -249,22 +242,22 @@ def test_fashion_known_facts(data_root):
     assert abs(z.mean(dtype=np.float64)) < 0.01 and abs(z.std(dtype=np.float64) - 1) < 0.01
 
 
-def test_real_validation_split(data_root):
-    a = images.load_image_dataset("fashion_mnist", data_dir=data_root, validation_fraction=0.15, split_seed=1)
+def test_real_validation_split(data_dir):
+    a = images.load_image_dataset("fashion_mnist", data_dir=data_dir, validation_fraction=0.15, split_seed=1)
     assert len(a["train"]["y"]) == 51000 and len(a["validation"]["y"]) == 9000
     assert np.bincount(a["validation"]["y"]).tolist() == [900] * 10  # stratified
-    raw_x, raw_y = images.load_raw("fashion_mnist", data_dir=data_root)["train"]
+    raw_x, raw_y = images.load_raw("fashion_mnist", data_dir=data_dir)["train"]
     tr, va = images.stratified_validation_split(raw_y, 0.15, 1)
     assert np.intersect1d(tr, va).size == 0 and np.array_equal(np.union1d(tr, va), np.arange(60000))
     np.testing.assert_array_equal(a["validation"]["x"][..., 0] * 255, raw_x[va])
     np.testing.assert_array_equal(a["train"]["x"][..., 0] * 255, raw_x[tr])
-    b = images.load_image_dataset("fashion_mnist", data_dir=data_root, validation_fraction=0.15, split_seed=1)
+    b = images.load_image_dataset("fashion_mnist", data_dir=data_dir, validation_fraction=0.15, split_seed=1)
     np.testing.assert_array_equal(a["validation"]["y"], b["validation"]["y"])
     np.testing.assert_array_equal(a["validation"]["x"], b["validation"]["x"])
     _, va2 = images.stratified_validation_split(raw_y, 0.15, 2)
     assert 0 < np.intersect1d(va, va2).size < 9000 // 2  # another seed: another (random) split
     # MNIST classes are unequal: largest-remainder rounding still gives exactly round(0.05 * 60000).
-    _, mnist_y = images.load_raw("mnist", data_dir=data_root)["train"]
+    _, mnist_y = images.load_raw("mnist", data_dir=data_dir)["train"]
     _, vm = images.stratified_validation_split(mnist_y, 0.05, 0)
     counts = np.bincount(mnist_y[vm])
     assert counts.sum() == 3000 and np.all(np.abs(counts - 0.05 * np.bincount(mnist_y)) < 1)
