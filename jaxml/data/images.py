@@ -209,6 +209,7 @@ def _read_idx_split(name: str, path: str, split: str, verify: bool) -> tuple[np.
 
 # ----------------------------------------------------------------------------- TFDS source
 def tfds_prepare_instructions(name: str, tfds_data_dir=None, idx_data_dir=None) -> str:
+    """The how-to shown when a TFDS copy is missing: the `prepare_tfds` call and what it runs."""
     manual = os.path.join(os.fspath(idx_data_dir or os.environ.get("JAXML_DATA_DIR") or "<JAXML_DATA_DIR>"), name)
     target = tfds_data_dir or "~/tensorflow_datasets (or $TFDS_DATA_DIR)"
     return (
