@@ -31,7 +31,7 @@ def main(argv):
     import jax
     if _NDEV.value:
         jax.config.update("jax_num_cpu_devices", _NDEV.value)
-    if _COORD.value or _NPROC.value:
+    if _COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):
         from jaxml import parallel
         parallel.initialize_distributed(_COORD.value, _NPROC.value, _PID.value, timeout_s=_INIT_TIMEOUT.value)
     if not flags.FLAGS["verbosity"].present:

@@ -2,7 +2,9 @@
 data-parallel over the ``data`` mesh axis (``shard_map``/``pmap``, see jaxml/parallel.py).
 
 A driver offers ``init(make_state) -> state``, ``train_step(state, batch)``, ``eval_step(params,
-model_state, batch)`` and ``put(batch)`` (host numpy -> device arrays in the right layout).
+model_state, batch)`` and ``put(batch)`` (host numpy -> device arrays in the right layout), ``fetch(tree)`` (one host copy) and
+``to_saveable``/``from_saveable`` (the checkpoint layout: one unreplicated copy for every driver, so a
+run may resume under another driver).
 """
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ class SingleDevice:
 
     def fetch(self, tree):
         return jax.device_get(tree)
+
+    def to_saveable(self, state):
+        return state
+
+    def from_saveable(self, state):
+        return state
 
 
 def make(config, model, objective, optimizer):

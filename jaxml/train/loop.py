@@ -99,14 +99,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
     mlog = MetricsLog(workdir)
     meta = {"stopped_early": False}
     if (latest := ckpt.latest_step()) is not None:
-        state, meta = ckpt.restore(latest, state)
+        saved, meta = ckpt.restore(latest, driver.to_saveable(state))
+        state = driver.from_saveable(saved)
         mlog.truncate_after(latest)
         log.info("resumed from checkpoint at step %d", latest)
     stopper = _EarlyStopping(config.train.early_stopping, meta)
     es = config.train.early_stopping
     es_split = es.split or next(iter(splits.eval), "")
 
-    start = int(state.step)
+    start = int(driver.fetch(state.step))
     last_good = latest
     acc, t0 = None, time.time()
     pbar = None
@@ -161,7 +162,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                 if acc is not None:
                     check_finite(driver.fetch(acc), step)
                 meta.update(stopper.meta())
-                ckpt.save(step, state, meta)
+                ckpt.save(step, driver.to_saveable(state), meta)
                 last_good = step
     finally:
         if pbar is not None:
@@ -183,7 +184,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         final["train"] = mlog.write(step, "train", {"params_sha256": sha})
     if ckpt.latest_step() != step:
         meta.update(stopper.meta())
-        ckpt.save(step, state, meta)
+        ckpt.save(step, driver.to_saveable(state), meta)
     ckpt.close()
     ctx = reports.Context(config=config, workdir=workdir, model=model, state=driver.fetch(state), splits=splits,
                           final=final, log=mlog)
