@@ -104,6 +104,17 @@ def add_counts(a, b):
     return jax.tree.map(jnp.add, a, b)
 
 
+def partial_fit(counts, token_ids, token_labels, doc_labels, *, num_classes: int, vocab_size: int):
+    """Streaming fit: ``counts`` (None for the first batch) plus the counts of one more batch.
+
+    Exact: any split of the documents into batches gives the counts of one fit over all of them.
+    The vocabulary is fixed up front (build it on the first batch or on a sample).
+    """
+    new = count_tokens(token_ids, token_labels, doc_labels, num_classes=num_classes,
+                       vocab_size=vocab_size)
+    return new if counts is None else add_counts(counts, new)
+
+
 def _pad_to(x: np.ndarray, multiple: int, fill) -> np.ndarray:
     pad = (-len(x)) % multiple
     return np.concatenate([x, np.full(pad, fill, x.dtype)]) if pad else x

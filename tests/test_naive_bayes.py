@@ -111,8 +111,8 @@ def test_partial_fit_over_chunks_equals_one_fit():
     total = None
     for chunk in np.array_split(np.arange(len(labels)), 5):          # 5 batches of documents
         sel = np.isin(doc, chunk)
-        part = nb.count_tokens(ids[sel], labels[doc[sel]], labels[chunk], num_classes=3, vocab_size=50)
-        total = part if total is None else nb.add_counts(total, part)
+        total = nb.partial_fit(total, ids[sel], labels[doc[sel]], labels[chunk], num_classes=3,
+                               vocab_size=50)
     for k in whole:
         np.testing.assert_array_equal(total[k], whole[k])
     p1, p2 = nb.fit_params(whole, "multinomial"), nb.fit_params(total, "multinomial")
