@@ -8,7 +8,8 @@ common-sense error between two readings is the shorter way round that circle,
 so 3:59 vs 4:01 is 2, 11:59 vs 0:01 is 2, 12:00 vs 0:00 is 0 and 0:00 vs 6:00 is 360 (chance
 level for uniform guesses is 180). Minutes alone are compared on the 60-minute circle the same
 way (:func:`minute_distance`): 59 vs 1 is 2. Inputs may be integers (argmax of class heads) or
-floats (periodic heads); every function broadcasts its arguments and returns float32.
+floats (periodic heads); results are float32. :func:`clock_error_minutes` and
+:func:`clock_metrics` insist on four arrays of one shape (a mismatch is a bug, not a broadcast).
 """
 from __future__ import annotations
 

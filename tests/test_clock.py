@@ -190,6 +190,13 @@ def test_style_validation_names_the_field():
         dataclasses.replace(C.TRAIN_STYLE, tick_styles=("roman",))
     with pytest.raises(ValueError, match="rotation_deg"):
         dataclasses.replace(C.TRAIN_STYLE, rotation_deg=(10.0, 0.0))
+    with pytest.raises(ValueError, match="noise_std must be a tuple"):  # lists are not hashable
+        dataclasses.replace(C.TRAIN_STYLE, noise_std=[0.0, 0.1])
+    style = C.ClockStyle.from_dict({"noise_std": [0.0, 0.1], "hand_shapes": ["tapered"]})
+    assert style == dataclasses.replace(C.TRAIN_STYLE, noise_std=(0.0, 0.1), hand_shapes=("tapered",))
+    assert hash(style) == hash(C.ClockStyle.from_dict(dataclasses.asdict(style)))
+    with pytest.raises(ValueError, match="unknown fields"):
+        C.ClockStyle.from_dict({"colour": (0, 1)})
 
 
 def test_polynomial_angle_and_noise_helpers():

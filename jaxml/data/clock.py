@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from typing import Any, Mapping, Sequence
 
@@ -82,12 +83,14 @@ class ClockStyle:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, tuple) and f.name not in ("hand_shapes", "tick_styles"):
-                if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v) or v[0] > v[1]:
-                    raise ValueError(f"ClockStyle.{f.name} must be a (lo, hi) pair with lo <= hi, got {v!r}")
+            if f.name in ("offset_frac", "hand_shapes", "tick_styles"):
+                continue
+            if (not isinstance(v, tuple) or len(v) != 2 or v[0] > v[1]
+                    or not all(isinstance(x, numbers.Real) for x in v)):
+                raise ValueError(f"ClockStyle.{f.name} must be a tuple (lo, hi) with lo <= hi, got {v!r}")
         for name, allowed in (("hand_shapes", HAND_SHAPES), ("tick_styles", TICK_STYLES)):
             v = getattr(self, name)
-            if not v or any(s not in allowed for s in v):
+            if not isinstance(v, tuple) or not v or any(s not in allowed for s in v):
                 raise ValueError(f"ClockStyle.{name} must be a non-empty tuple drawn from {allowed}, got {v!r}")
         checks = [
             (0.0 < self.radius_frac[0] and self.radius_frac[1] <= 1.0, "radius_frac must lie in (0, 1]"),
@@ -102,6 +105,15 @@ class ClockStyle:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"ClockStyle: {msg}; got {self!r}")
+
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> "ClockStyle":
+        """Builds a style from a plain mapping (e.g. a ConfigDict), turning lists into tuples."""
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"ClockStyle: unknown fields {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()})
 
 
 TRAIN_STYLE = ClockStyle()
@@ -294,11 +306,6 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     return 0.5 + params["contrast"] * (img - 0.5)
 
 
-def render_clock_float(key: jax.Array, hour, minute, style: ClockStyle = TRAIN_STYLE) -> jax.Array:
-    """One clock as f32[150, 150] in [0, 1], quantised exactly like :func:`render_clock` / 255."""
-    return render_clock(key, hour, minute, style).astype(jnp.float32) / 255.0
-
-
 def _fmix32(h):
     """MurmurHash3's 32-bit finaliser: a bijection on uint32 with full avalanche."""
     h = h ^ (h >> 16)
@@ -313,7 +320,7 @@ def _hash_noise(key):
 
     Counter-based: pixel i gets h = fmix32(i * 0x9E3779B9 ^ fmix32(seed)) with a 32-bit seed
     drawn from key; its 4 bytes b_j are summed (Irwin-Hall): (sum b_j - 510) / 147.8 has mean
-    0, variance 1, range +-3.45. On CPU this is ~10x cheaper than threefry normals."""
+    0, variance 1, range +-3.45. On CPU: ~1.5 ns/px against ~60 for threefry normals."""
     seed = _fmix32(jax.random.bits(key, (), jnp.uint32))
     i = jnp.arange(CANVAS * CANVAS, dtype=jnp.uint32).reshape(CANVAS, CANVAS)
     h = _fmix32((i * jnp.uint32(0x9E3779B9)) ^ seed)
@@ -365,7 +372,8 @@ def render_batch(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=
     """Examples start .. start+n-1 of the stream ``key`` (see :func:`clock_example`).
 
     Returns (images uint8[n, 150, 150], hour int32[n] in 0..11, minute int32[n] in 0..59), uniform
-    random times. ``start`` is traced: consecutive batches reuse one compilation.
+    random times. ``start`` is traced: consecutive batches reuse one compilation (pass it the
+    same way each time; jit caches on how arguments are passed, a defaulted one included).
 
     Equal to one-by-one :func:`clock_example` calls up to float rounding: XLA compiles the
     vectorised and the scalar programs differently (FMA contraction, vector vs scalar cos), and
@@ -380,7 +388,7 @@ def contrast_curve(x: jax.Array, gamma: float) -> jax.Array:
     For gamma > 1 every pixel gets darker (y <= x), and dark pixels relatively more so
     (y / x = x ** (gamma - 1) grows with x): hands and ticks stand out from a grey face.
     0 and 1 are fixed points; the curve is monotone increasing."""
-    if not gamma > 0:
+    if isinstance(gamma, numbers.Real) and not gamma > 0:  # (a traced gamma is not checked)
         raise ValueError(f"contrast_curve: gamma must be > 0, got {gamma!r}")
     return jnp.clip(x, 0.0, 1.0) ** gamma
 
