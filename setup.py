@@ -29,6 +29,6 @@ setup(
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-learn>=1.5", "torch==2.13.0"],
         "bench": ["torch==2.13.0", "scikit-learn>=1.5"],
-        "tf": ["tensorflow-cpu>=2.18"],
+        "tf": ["tensorflow-cpu>=2.18", "importlib_resources"],
     },
 )

@@ -79,7 +79,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_early_stopping_stops_after_patience(tmp_path):
-    c = blobs_config(num_epochs=50, eval_every=4)
+    c = blobs_config(num_epochs=50, eval_every=4, eval_splits=("test",))
     c.train.early_stopping.update(metric="loss", split="test", patience=2, min_delta=10.0)
     train_and_evaluate(c, str(tmp_path))
     recs = records(tmp_path)

@@ -40,7 +40,32 @@ def _blobs(config) -> pipeline.Splits:
                            eval={"test": test}, input_shape=(kw["features"],))
 
 
-BUILDERS: dict[str, Callable] = {"zhou_gender": _zhou_gender, "adding": _adding, "blobs": _blobs}
+def _images(config) -> pipeline.Splits:
+    """MNIST / Fashion-MNIST from IDX files (``$JAXML_DATA_DIR/<name>``) or TFDS, see data/images.py.
+    Fields: source, data_dir, validation_fraction, split_seed, permute_seed (< 0: none), standardize,
+    train_limit (> 0: first N training examples, for smoke runs)."""
+    from jaxml.data import images
+    d = config.data
+    permute = int(d.get("permute_seed", -1))
+    splits = images.load_image_dataset(
+        d.name, source=d.get("source", "idx"), data_dir=d.get("data_dir") or None,
+        validation_fraction=float(d.get("validation_fraction", 0.0)), split_seed=int(d.get("split_seed", 0)),
+        permute_seed=None if permute < 0 else permute)
+    if d.get("standardize", False):
+        for arrays in splits.values():
+            arrays["x"] = images.standardize(arrays["x"], d.name)
+    limit = int(d.get("train_limit", 0))
+    train = splits.pop("train")
+    if limit > 0:
+        train = {k: v[:limit] for k, v in train.items()}
+        splits = {k: {kk: vv[:max(limit // 4, d.eval_batch_size)] for kk, vv in v.items()} for k, v in splits.items()}
+    return pipeline.Splits(train=pipeline.ArraySource(train, d.batch_size, seed=config.seed), eval=splits,
+                           input_shape=images.IMAGE_SHAPE,
+                           info={"class_names": list(images.CLASS_NAMES[d.name])})
+
+
+BUILDERS: dict[str, Callable] = {"zhou_gender": _zhou_gender, "adding": _adding, "blobs": _blobs,
+                                 "mnist": _images, "fashion_mnist": _images}
 
 
 def register(name: str, builder: Callable) -> None:

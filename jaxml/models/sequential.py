@@ -3,7 +3,7 @@
 A spec is a sequence of tokens, applied in order to x f32[batch, ...]:
 
     "dense:N"          dense layer to N features            params dense_i {w, b}
-    "conv:C:K[:S]"     conv2d, C filters, KxK, stride S      params conv_i {w, b}  (SAME padding)
+    "conv:C:K[:S]"     conv2d, C filters, KxK, stride S      params conv_i {w, b}  (padding: conv_padding)
     "maxpool:W"        W x W max pooling, stride W
     "bn"               batch norm over the last axis          params bn_i {scale, bias}, state bn_i {mean, var}
     "dropout:R"        inverted dropout with rate R (training only)
@@ -54,7 +54,7 @@ def parse_token(token: str) -> tuple[str, tuple]:
 
 def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dict[str, int], *,
           activation: str = "relu", initializer: str = "glorot_uniform", bn_momentum: float = 0.99,
-          conv_impl: str = "auto") -> Model:
+          conv_impl: str = "auto", conv_padding: str = "SAME") -> Model:
     """Build a Model from a spec. ``input_shape`` excludes the batch axis, e.g. (28, 28, 1) or (784,)."""
     parsed = [parse_token(t) for t in spec]
     act = activations.get(activation)
@@ -75,9 +75,16 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         elif kind == "conv":
             if len(shape) != 3:
                 raise ValueError(f"model {name}: {lname} needs an (h, w, c) input, got shape {shape}")
-            stride = args[2] if len(args) == 3 else 1
-            plan.append((kind, lname, (shape[2], args[0], args[1], stride)))
-            shape = (-(-shape[0] // stride), -(-shape[1] // stride), args[0])
+            stride, k = (args[2] if len(args) == 3 else 1), args[1]
+            plan.append((kind, lname, (shape[2], args[0], k, stride)))
+            if conv_padding == "SAME":
+                shape = (-(-shape[0] // stride), -(-shape[1] // stride), args[0])
+            elif conv_padding == "VALID":
+                if min(shape[:2]) < k:
+                    raise ValueError(f"model {name}: {lname} kernel {k} is larger than its input {shape[:2]}")
+                shape = ((shape[0] - k) // stride + 1, (shape[1] - k) // stride + 1, args[0])
+            else:
+                raise ValueError(f"model {name}: conv_padding must be 'SAME' or 'VALID', got {conv_padding!r}")
         elif kind == "maxpool":
             if len(shape) != 3:
                 raise ValueError(f"model {name}: {lname} needs an (h, w, c) input, got shape {shape}")
@@ -121,7 +128,7 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
             if kind == "dense":
                 x = layers.dense(params[lname], x)
             elif kind == "conv":
-                x = layers.conv2d(params[lname], x, stride=args[3], impl=conv_impl)
+                x = layers.conv2d(params[lname], x, stride=args[3], padding=conv_padding, impl=conv_impl)
             elif kind == "maxpool":
                 x = layers.max_pool(x, args[0])
             elif kind == "bn":

@@ -31,7 +31,7 @@ def base_config() -> ml_collections.ConfigDict:
         "log_every": 100, "eval_every": 0,         # 0: evaluate once per epoch
         "checkpoint_every": 0,                     # 0: only at the end
         "keep_checkpoints": 3, "progress_bar": True,
-        "final_splits": (),                        # extra splits evaluated only at the end (e.g. "test")
+        "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),

@@ -3,8 +3,8 @@
 It validates the config, builds data, model, objective, optax optimizer and driver, resumes from the
 latest checkpoint in ``<workdir>/checkpoints`` (the data position is the step itself — batches are a
 pure function of (seed, step) — so a resumed run ends bit-identical to an uninterrupted one), runs
-the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluates every
-``eval_every`` steps (default once per epoch), checkpoints every ``checkpoint_every`` steps and at
+the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluates the
+``eval_splits`` (default: all but "test") every ``eval_every`` steps (default once per epoch), and every split at the end, checkpoints every ``checkpoint_every`` steps and at
 the end, stops early on a stalled eval metric, and refuses to checkpoint a non-finite loss: the run
 stops with ``FloatingPointError`` and the last good checkpoint stays intact. The final record in
 ``metrics.jsonl`` carries ``params_sha256``.
@@ -104,8 +104,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
         mlog.truncate_after(latest)
         log.info("resumed from checkpoint at step %d", latest)
     stopper = _EarlyStopping(config.train.early_stopping, meta)
+    periodic = list(config.train.eval_splits) or [n for n in splits.eval if n != "test"]
+    for name in periodic:
+        if name not in splits.eval:
+            raise config_lib.ConfigError(f"config.train.eval_splits: no split {name!r}; have {sorted(splits.eval)}")
     es = config.train.early_stopping
-    es_split = es.split or next(iter(splits.eval), "")
+    es_split = es.split or next(iter(periodic), "")
 
     start = int(driver.fetch(state.step))
     last_good = latest
@@ -147,8 +151,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                     pbar.set_postfix(loss=f"{rec['loss']:.4g}")
                 acc = None
             if step % eval_every == 0 and not last:
-                for name, arrays in splits.eval.items():
-                    rec = evaluate(driver, state, arrays, config.data.eval_batch_size)
+                for name in periodic:
+                    rec = evaluate(driver, state, splits.eval[name], config.data.eval_batch_size)
                     mlog.write(step, name, rec)
                     if es.metric and name == es_split:
                         if es.metric not in rec:
@@ -170,10 +174,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     # Final evaluation, checkpoint and reports.
     final = {}
-    names = list(splits.eval) + [s for s in config.train.final_splits if s not in splits.eval]
-    for name in names:
-        if name not in splits.eval:
-            raise config_lib.ConfigError(f"config.train.final_splits: no split {name!r}; have {sorted(splits.eval)}")
+    names = sorted(splits.eval, key=lambda n: n == "test")          # the test split last: it carries the hash
     sha = params_sha256(driver.fetch(state.params))
     for i, name in enumerate(names):
         rec = evaluate(driver, state, splits.eval[name], config.data.eval_batch_size)

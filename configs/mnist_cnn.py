@@ -1,0 +1,19 @@
+"""The report's digit CNN (its Table 3): Conv(32,3)-Conv(64,3)-BN-Dropout(0.25)-Conv(64,3)-MaxPool(2)-BN-
+Flatten-Dense(128)-Dense(10), ReLU, 'valid' convolutions as in Keras, Adam with cosine decay, batch 128.
+
+Command:  python launch/train.py --config=configs/mnist_cnn.py --workdir=/tmp/mnist_cnn
+          (``:permuted`` / ``:quick``; data from $JAXML_DATA_DIR/mnist)
+Expected: test accuracy — see the README results table; report 0.990, goal >= 0.993.
+Runtime:  see the README table (2 CPU cores; convolutions run as im2col + matmul on CPU).
+"""
+from jaxml.models.cnn import REPORT_DIGIT_CNN
+from jaxml.train.presets import image_config
+
+
+def get_config(arg=None):
+    c, flags = image_config("mnist", "cnn", REPORT_DIGIT_CNN, arg)
+    c.model.conv_padding = "VALID"
+    c.model.conv_impl = "auto"
+    c.train.num_epochs = 1 if "quick" in flags else 12
+    c.optimizer.schedule = "cosine"
+    return c
