@@ -124,17 +124,25 @@ def _letters_lower(arr: pa.Array) -> pa.Array:
                                  [None, pa.py_buffer(offsets - start), pa.py_buffer(_LUT[raw])])
 
 
-def _split_chunk(chunk: pa.Array, strip_html: bool) -> tuple[pa.Array, np.ndarray]:
-    """Tokens (flat strings) and per-document token counts of one chunk of documents."""
+def _tokenize_chunk(chunk: pa.Array, strip_html: bool, stop: pa.Array | None):
+    """One chunk of documents -> (its words: str[W], word ids: i32[T], tokens per document: i64[D]).
+
+    Stop words and the empty strings the split leaves at document ends are dropped on the chunk's
+    (small) dictionary, never token by token.
+    """
     if strip_html:
         chunk = pc.replace_substring_regex(chunk, _TAG_PATTERN, " ")
     lists = pc.ascii_split_whitespace(_letters_lower(chunk))
-    flat = lists.flatten()
-    list_offsets = np.asarray(lists.offsets)
-    keep = np.asarray(pc.greater(pc.binary_length(flat), 0))   # split leaves "" at the ends
-    doc = np.repeat(np.arange(len(chunk)), np.diff(list_offsets))
+    encoded = pc.dictionary_encode(lists.flatten())
+    words, idx = encoded.dictionary, np.asarray(encoded.indices)
+    drop = np.asarray(pc.equal(pc.binary_length(words), 0))
+    if stop is not None:
+        drop |= np.asarray(pc.is_in(words, value_set=stop))
+    keep = ~drop[idx]
+    doc = np.repeat(np.arange(len(chunk)), np.diff(np.asarray(lists.offsets)))
     counts = np.bincount(doc[keep], minlength=len(chunk))
-    return flat.filter(pa.array(keep)), counts
+    compact = np.cumsum(~drop, dtype=np.int64) - 1
+    return words.filter(pa.array(~drop)), compact[idx[keep]], counts
 
 
 def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str] | None = True,
@@ -144,7 +152,7 @@ def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str
 
     ``stop_words``: True for jaxml's English list, False/None for none, or an iterable of words.
     ``progress``: tqdm bar over documents; None shows it from 20,000 documents on.
-    ``workers``: threads splitting chunks of ``chunk_size`` documents (default: all CPU cores).
+    ``workers``: threads tokenizing chunks of ``chunk_size`` documents (default: all CPU cores).
     Empty documents (nothing left after tokenization) are kept, with zero tokens.
     """
     if chunk_size < 1:
@@ -152,35 +160,29 @@ def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str
     arr = _as_arrow_strings(texts)
     n = len(arr)
     show = progress if progress is not None else n >= 20_000
-    pieces, counts = [], []
+    stop = _stop_set(stop_words)
+    stop_arr = pa.array(sorted(stop), pa.large_string()) if stop else None
     starts = range(0, n, chunk_size)
     workers = max(1, min(workers or os.cpu_count() or 1, len(starts)))
+    parts = []
     # Arrow and numpy release the GIL: chunks are tokenized by a thread pool, results kept in order.
     with tqdm(total=n, desc="tokenize", unit="doc", disable=not show, leave=False) as bar, \
             concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for tokens, c in pool.map(lambda s: _split_chunk(arr.slice(s, chunk_size), strip_html), starts):
-            pieces.append(tokens)
-            counts.append(c)
-            bar.update(len(c))
-    lengths = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    encoded = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.large_string()))
-    if encoded.num_chunks:
-        words = encoded.chunk(0).dictionary
-        ids = np.concatenate([np.asarray(c.indices) for c in encoded.chunks]).astype(np.int32)
-    else:
-        words, ids = pa.array([], pa.large_string()), np.zeros(0, np.int32)
-    stop = _stop_set(stop_words)
-    if stop and len(words):
-        is_stop = np.asarray(pc.is_in(words, value_set=pa.array(sorted(stop), pa.large_string())))
-        keep = ~is_stop[ids]
-        doc = np.repeat(np.arange(n), lengths)
-        lengths = np.bincount(doc[keep], minlength=n)
-        new_index = np.cumsum(~is_stop, dtype=np.int64) - 1
-        ids = new_index[ids[keep]].astype(np.int32)
-        words = words.filter(pa.array(~is_stop))
+        for part in pool.map(lambda s: _tokenize_chunk(arr.slice(s, chunk_size), strip_html, stop_arr),
+                             starts):
+            parts.append(part)
+            bar.update(len(part[2]))
+    if not parts:
+        return Tokenized(pa.array([], pa.large_string()), np.zeros(0, np.int32), np.zeros(1, np.int64))
+    # One dictionary for the corpus: encode the concatenated chunk dictionaries (first appearance
+    # order, as if the corpus were encoded in one go) and map every chunk's ids through it.
+    unified = pc.dictionary_encode(pa.concat_arrays([p[0] for p in parts]))
+    to_corpus = np.asarray(unified.indices)
+    base = np.cumsum([0] + [len(p[0]) for p in parts])
+    ids = np.concatenate([to_corpus[b + p[1]] for b, p in zip(base, parts)]).astype(np.int32)
     offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return Tokenized(words=words, word_ids=ids, offsets=offsets)
+    np.cumsum(np.concatenate([p[2] for p in parts]), out=offsets[1:])
+    return Tokenized(words=unified.dictionary, word_ids=ids, offsets=offsets)
 
 
 # ----------------------------------------------------------------------------------------------
