@@ -1,0 +1,204 @@
+"""The report's digit CNN training step, batch 128, Adam, 28x28x1: jaxml vs a flax.linen module vs
+PyTorch eager.
+
+    python bench/cnn_step.py [--batch=128] [--steps=10] [--repeats=7] [--quick]
+
+Model (all 'valid' convolutions, ReLU, as the report / Keras):
+    Conv(32,3)-Conv(64,3)-BN-Dropout(0.25)-Conv(64,3)-MaxPool(2)-BN-Flatten-Dense(128)-Dense(10)
+Each implementation runs the same full training step (forward in training mode with batch-norm
+batch statistics and dropout, softmax cross-entropy, backward, Adam update) on the same random batch.
+
+- jaxml: ``models.get("cnn", ...)`` + ``train.step.make_train_step``, jitted with the state donated;
+  conv path ``auto`` (im2col on CPU) and, for reference, ``xla`` (``lax.conv_general_dilated``).
+- flax: the same architecture with ``flax.linen`` (nn.Conv is XLA's convolution), jitted.
+- torch: ``torch.nn.Sequential`` eager with ``torch.set_num_threads(os.cpu_count())``; both memory
+  formats (NCHW and channels_last) are timed and the faster one is the peer.
+
+Reports samples/s (median of interleaved repeats of ``steps`` steps), the achieved GFLOP/s
+(multiply-adds of forward + weight-gradient + input-gradient, except the first conv's input
+gradient, which nobody needs) and the ratios jaxml / peer (> 1: jaxml faster).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import timing  # noqa: E402
+from jaxml import models  # noqa: E402
+from jaxml.models.cnn import REPORT_DIGIT_CNN  # noqa: E402
+from jaxml.train import objectives, step as step_lib  # noqa: E402
+from jaxml.train.state import TrainState  # noqa: E402
+
+flags.DEFINE_integer("batch", 128, "Batch size.")
+flags.DEFINE_integer("steps", 10, "Training steps per timed repeat.")
+flags.DEFINE_integer("repeats", 7, "Interleaved timed repeats (median reported).")
+flags.DEFINE_list("jaxml_impls", ["auto", "xla"], "jaxml conv paths to time ('auto' is the default path).")
+flags.DEFINE_bool("quick", False, "A fast smoke run: 3 steps x 3 repeats, jaxml auto + torch only.")
+FLAGS = flags.FLAGS
+
+SHAPE = (28, 28, 1)
+LR = 1e-3
+
+
+def train_macs_per_sample() -> int:
+    """Multiply-adds per sample of one training step: 3x the forward for every layer but the first
+    conv, which needs no input gradient (2x)."""
+    h, w, c = SHAPE
+    total = 0
+    for i, (cout, k) in enumerate([(32, 3), (64, 3), (64, 3)]):
+        h, w = h - k + 1, w - k + 1
+        fwd = h * w * k * k * c * cout
+        total += (2 if i == 0 else 3) * fwd
+        c = cout
+    feats = (h // 2) * (w // 2) * c
+    return total + 3 * (feats * 128 + 128 * 10)
+
+
+def bench_jaxml(x, y, steps, impl):
+    m = models.get("cnn", input_shape=SHAPE, layers=REPORT_DIGIT_CNN, num_outputs=10, conv_impl=impl,
+                   conv_padding="VALID")
+    opt = optax.adam(LR)
+    step = jax.jit(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt), donate_argnums=0)
+    p = m.init(jax.random.key(0))
+    box = [TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))]
+    batch = {"x": jnp.asarray(x), "y": jnp.asarray(y)}
+
+    def run():
+        s = box[0]
+        for _ in range(steps):
+            s, _ = step(s, batch)
+        jax.block_until_ready(s)
+        box[0] = s
+    return run
+
+
+def bench_flax(x, y, steps):
+    import flax.linen as nn
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            x = nn.relu(nn.Conv(32, (3, 3), padding="VALID")(x))
+            x = nn.relu(nn.Conv(64, (3, 3), padding="VALID")(x))
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)(x)
+            x = nn.Dropout(0.25, deterministic=not train)(x)
+            x = nn.relu(nn.Conv(64, (3, 3), padding="VALID")(x))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)(x)
+            x = x.reshape(x.shape[0], -1)
+            x = nn.relu(nn.Dense(128)(x))
+            return nn.Dense(10)(x)
+
+    model, opt = CNN(), optax.adam(LR)
+    xb, yb = jnp.asarray(x), jnp.asarray(y)
+    variables = model.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, xb[:2], train=False)
+    params, stats = variables["params"], variables["batch_stats"]
+    box = [(params, stats, opt.init(params), jnp.zeros((), jnp.int32))]
+
+    def step(params, stats, opt_state, i, x, y):
+        def loss_fn(p):
+            logits, upd = model.apply({"params": p, "batch_stats": stats}, x, train=True, mutable=["batch_stats"],
+                                      rngs={"dropout": jax.random.fold_in(jax.random.key(1), i)})
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), upd["batch_stats"]
+        (_, stats), g = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        u, opt_state = opt.update(g, opt_state, params)
+        return optax.apply_updates(params, u), stats, opt_state, i + 1
+
+    step = jax.jit(step, donate_argnums=(0, 1, 2, 3))
+
+    def run():
+        s = box[0]
+        for _ in range(steps):
+            s = step(*s, xb, yb)
+        jax.block_until_ready(s)
+        box[0] = s
+    return run
+
+
+def bench_torch(x, y, steps, channels_last: bool):
+    import torch
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.BatchNorm2d(64, eps=1e-3, momentum=0.01), nn.Dropout(0.25),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(64, eps=1e-3, momentum=0.01),
+        nn.Flatten(), nn.Linear(64 * 11 * 11, 128), nn.ReLU(), nn.Linear(128, 10))
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # NHWC -> NCHW
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    yt = torch.from_numpy(y.astype(np.int64))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run():
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(net(xt), yt).backward()
+            opt.step()
+    return run
+
+
+def main(argv):
+    del argv
+    steps, repeats, impls = FLAGS.steps, FLAGS.repeats, list(FLAGS.jaxml_impls)
+    if FLAGS.quick:
+        steps, repeats, impls = 3, 3, ["auto"]
+    bs = FLAGS.batch
+    rng = np.random.default_rng(0)
+    x = rng.random((bs,) + SHAPE, np.float32)
+    y = rng.integers(0, 10, bs).astype(np.int32)
+
+    runs = {}
+    for impl in impls:
+        runs[f"jaxml_{impl}"] = bench_jaxml(x, y, steps, impl)
+    if not FLAGS.quick:
+        runs["flax"] = bench_flax(x, y, steps)
+    try:
+        import torch
+        threads = os.cpu_count()
+        torch.set_num_threads(threads)
+        print(f"torch {torch.__version__}: torch.set_num_threads({threads}) (= os.cpu_count())")
+        runs["torch_nchw"] = bench_torch(x, y, steps, channels_last=False)
+        if not FLAGS.quick:
+            runs["torch_channels_last"] = bench_torch(x, y, steps, channels_last=True)
+    except ImportError:
+        print("PyTorch not installed: pip install -e '.[bench]' to compare with it")
+
+    medians = timing.interleaved_medians(runs, repeats=repeats)
+    results = {name: bs * steps / t for name, t in medians.items()}
+    if "torch_nchw" in results:
+        torch_names = [k for k in results if k.startswith("torch_")]
+        best = max(torch_names, key=results.get)
+        results["torch"] = results[best]
+        print(f"torch peer = {best} (the faster memory format)")
+    macs = train_macs_per_sample()
+    table = [(name, sps, f"{2 * macs * sps / 1e9:.1f} GFLOP/s") for name, sps in results.items()]
+    ratios = {}
+    main_name = "jaxml_auto" if "jaxml_auto" in results else f"jaxml_{impls[0]}"
+    results["jaxml"] = results[main_name]
+    for peer in ("flax", "torch"):
+        if peer in results:
+            ratios[f"jaxml/{peer}"] = results["jaxml"] / results[peer]
+    if "jaxml_xla" in results and main_name != "jaxml_xla":
+        ratios["jaxml/jaxml_xla"] = results["jaxml"] / results["jaxml_xla"]
+    print(f"batch {bs}, {steps} steps per repeat, median of {repeats} interleaved repeats, "
+          f"{os.cpu_count()} CPU cores, backend {jax.default_backend()}, "
+          f"{2 * macs / 1e6:.0f} MFLOP per sample per step")
+    timing.emit("cnn_step", "samples/s", True, results, ratios, table)
+
+
+if __name__ == "__main__":
+    app.run(main)
