@@ -25,6 +25,7 @@ setup(
         "matplotlib>=3.8",
         "tqdm>=4.66",
         "tensorboardX>=2.6",
+        "pyarrow>=15",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-learn>=1.5", "torch==2.13.0"],

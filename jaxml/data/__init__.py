@@ -65,7 +65,8 @@ def _images(config) -> pipeline.Splits:
 
 
 BUILDERS: dict[str, Callable] = {"zhou_gender": _zhou_gender, "adding": _adding, "blobs": _blobs,
-                                 "mnist": _images, "fashion_mnist": _images}
+                                 "mnist": _images, "fashion_mnist": _images,
+                                 "clock": lambda config: __import__("jaxml.train.clock_task", fromlist=["x"]).build_data(config)}
 
 
 def register(name: str, builder: Callable) -> None:

@@ -2,7 +2,7 @@
 
 An objective maps (model outputs, batch) to (loss f32[batch], {metric: f32[batch]}); the training
 loop averages them under the batch's ``mask`` and adds parameter penalties. Register new ones in
-``OBJECTIVES`` (the clock task adds its two-head loss there).
+``OBJECTIVES``; the clock task's live in train/clock_task.py.
 """
 from __future__ import annotations
 
@@ -32,7 +32,16 @@ def sigmoid_xent(outputs, batch):
     return loss, {"loss": loss, "accuracy": acc.reshape(acc.shape[0], -1).mean(-1)}
 
 
-OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent}
+def _clock(name):
+    def objective(outputs, batch):
+        from jaxml.train import clock_task
+        return getattr(clock_task, name)(outputs, batch)
+    return objective
+
+
+OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent,
+                                    "clock_heads": _clock("heads_objective"),
+                                    "clock_periodic": _clock("periodic_objective")}
 
 
 def get(name: str) -> Objective:

@@ -85,5 +85,11 @@ def confusion_matrix(ctx: Context) -> None:
     plt.close(fig)
 
 
+def clock_predictions(ctx: Context) -> None:
+    from jaxml.train import clock_task
+    clock_task.sample_grid_report(ctx)
+
+
 REPORTS: dict[str, Callable[[Context], None]] = {
-    "zhou_predictions": zhou_predictions, "curves": curves, "confusion_matrix": confusion_matrix}
+    "zhou_predictions": zhou_predictions, "curves": curves, "confusion_matrix": confusion_matrix,
+    "clock_predictions": clock_predictions}

@@ -1,0 +1,105 @@
+"""The "tell the time" task: data builder, objectives and report, registered with the loop.
+
+Objectives (``config.objective``):
+- ``clock_heads`` — the report's formulation: an hour head (12 logits) and a minute head (60 logits),
+  loss = w_h * CE(hour) + w_m * CE(minute) with weights (0.6, 0.4) from ``config.clock.head_weights``.
+  Read-out: argmax of each head.
+- ``clock_periodic`` — both hands as points on circles: a head "angles" with 4 outputs regressed to
+  (cos, sin) of the time on the 720-minute circle, 2*pi*t/720, and of the minute on the 60-minute circle,
+  2*pi*m/60 (squared error). The minute is read from the second angle; the hour is the h in 0..11 whose
+  h*60 + minute is closest on the 720-minute circle to the first angle, so the hour head can never
+  disagree with the minute it is paired with (3:59 is not read as 4:59) and neighbouring times get
+  neighbouring targets (no 59 -> 0 cliff in the loss).
+Every objective reports the per-example ``clock_error_min`` (common-sense error on the 720-minute circle),
+``hour_accuracy``, ``minute_accuracy``, ``minute_within_1`` and ``minute_within_5``.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxml import clock_metrics, losses
+from jaxml.data import clock, pipeline
+
+TWO_PI = 2.0 * np.pi
+HEAD_WEIGHTS = (0.6, 0.4)
+
+
+def decode_heads(outputs):
+    return jnp.argmax(outputs["hour"], -1), jnp.argmax(outputs["minute"], -1)
+
+
+def decode_periodic(outputs):
+    """outputs["angles"] f32[b, 4] -> (hour int[b], minute int[b])."""
+    a = outputs["angles"]
+    t720 = jnp.mod(jnp.arctan2(a[:, 1], a[:, 0]) / TWO_PI * 720.0, 720.0)
+    minute = jnp.mod(jnp.round(jnp.mod(jnp.arctan2(a[:, 3], a[:, 2]) / TWO_PI * 60.0, 60.0)), 60).astype(jnp.int32)
+    candidates = jnp.arange(12)[None, :] * 60.0 + minute[:, None]                         # [b, 12]
+    hour = jnp.argmin(clock_metrics.circular_distance(candidates, t720[:, None], 720.0), axis=-1)
+    return hour, minute
+
+
+def _metrics(hour, minute, batch):
+    return clock_metrics.clock_metrics(hour, minute, batch["hour"], batch["minute"])
+
+
+def heads_objective(outputs, batch, weights=HEAD_WEIGHTS):
+    loss = (weights[0] * losses.softmax_cross_entropy(outputs["hour"], batch["hour"])
+            + weights[1] * losses.softmax_cross_entropy(outputs["minute"], batch["minute"]))
+    metrics = _metrics(*decode_heads(outputs), batch)
+    metrics["loss"] = loss
+    return loss, metrics
+
+
+def periodic_objective(outputs, batch):
+    t = clock_metrics.time_in_minutes(batch["hour"], batch["minute"])
+    m = batch["minute"].astype(jnp.float32)
+    target = jnp.stack([jnp.cos(TWO_PI * t / 720), jnp.sin(TWO_PI * t / 720),
+                        jnp.cos(TWO_PI * m / 60), jnp.sin(TWO_PI * m / 60)], axis=-1)
+    loss = jnp.sum(jnp.square(outputs["angles"] - target), axis=-1)
+    metrics = _metrics(*decode_periodic(outputs), batch)
+    metrics["loss"] = loss
+    return loss, metrics
+
+
+def build_data(config) -> pipeline.Splits:
+    """Training batches rendered on the fly from fold_in(seed, step) (``train_size`` = 0: infinite data)
+    or drawn from a fixed rendered set of ``train_size`` images (the report: 14,400); evaluation on
+    ``test_size`` held-out images of the training styles ("test") and of the excluded styles ("heldout")."""
+    d = config.data
+    train_style = clock.ClockStyle.from_dict(d.train_style.to_dict()) if d.get("train_style") else clock.TRAIN_STYLE
+    gamma = float(d.get("contrast_gamma", 1.0))
+    prep = (lambda x: clock.contrast_curve(x, gamma)) if gamma != 1.0 else (lambda x: x)
+
+    def with_prep(arrays):
+        return {**arrays, "x": np.asarray(prep(arrays["x"]))}
+
+    eval_splits = {"test": with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.test_size), train_style, "test")),
+                   "heldout": with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.test_size),
+                                                            clock.HELDOUT_STYLE, "heldout"))}
+    if int(d.get("train_size", 0)) > 0:
+        arrays = with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.train_size), train_style, "train"))
+        train = pipeline.ArraySource(arrays, d.batch_size, seed=config.seed)
+    else:
+        def make_batch(key, n):
+            images, hour, minute = clock.render_batch(key, n, train_style)
+            return {"x": prep(images.astype(jnp.float32)[..., None] / 255.0), "hour": hour, "minute": minute}
+        train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed,
+                                         steps_per_epoch=int(d.get("steps_per_epoch", 600)))
+    return pipeline.Splits(train=train, eval=eval_splits, input_shape=(clock.CANVAS, clock.CANVAS, 1))
+
+
+def sample_grid_report(ctx) -> None:
+    """``clock_predictions.png``: 24 test images with true and predicted times (wrong ones in red)."""
+    if jax.process_index() != 0:
+        return
+    import os
+    from jaxml.train import reports
+    arrays = ctx.splits.eval["test"]
+    x = arrays["x"][:24]
+    out = reports.predict(ctx, x)
+    decode = decode_periodic if "angles" in out else decode_heads
+    hour, minute = decode(jax.tree.map(jnp.asarray, out))
+    clock.save_sample_grid(os.path.join(ctx.workdir, "clock_predictions.png"), (x[..., 0] * 255).astype(np.uint8),
+                           arrays["hour"][:24], arrays["minute"][:24], predicted=(np.asarray(hour), np.asarray(minute)))
