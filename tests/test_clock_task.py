@@ -23,7 +23,7 @@ def test_periodic_decoding_is_exact_for_all_720_times():
 
 def test_hour_follows_the_minute_it_is_paired_with():
     # The 720-minute angle says "about 4:00" (3:59.6), the minute hand says 59: the reading is 3:59, not 4:59.
-    a = np.asarray(_angles([3], [59]))
+    a = np.array(_angles([3], [59]))
     t = 239.6
     a[0, :2] = [np.cos(2 * np.pi * t / 720), np.sin(2 * np.pi * t / 720)]
     h, m = clock_task.decode_periodic({"angles": jnp.asarray(a)})
