@@ -18,6 +18,8 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_flags  # noqa: E402  (--num_cpu_devices, --coordinator_address, ... shared by the launchers)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/imdb_nb.py[:arg]", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for metrics.jsonl, confusion.png, model.npz.")
@@ -149,6 +151,7 @@ def main(argv):
 
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
+    cluster_flags.setup()
     c = _CONFIG.value
     validate_config(c)
     workdir = _WORKDIR.value
@@ -163,7 +166,6 @@ def main(argv):
                 return
         print("note: the cached model was fitted with another config; fitting again", file=sys.stderr)
 
-    print(f"JAX {jax.__version__}, {jax.device_count()} devices: {jax.devices()}", file=sys.stderr)
     t0 = time.perf_counter()
     train, evaluation, split = load_splits(c)
     t1 = time.perf_counter()

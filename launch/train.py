@@ -14,31 +14,20 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
-_COORD = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host runs).")
-_NPROC = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host runs).")
-_PID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host runs).")
-_NDEV = flags.DEFINE_integer("num_cpu_devices", None, "Fake CPU devices for this process (testing/demos).")
-_INIT_TIMEOUT = flags.DEFINE_integer("initialization_timeout", 60, "Seconds to wait for all processes.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
-    import jax
-    if _NDEV.value:
-        jax.config.update("jax_num_cpu_devices", _NDEV.value)
-    if _COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        from jaxml import parallel
-        parallel.initialize_distributed(_COORD.value, _NPROC.value, _PID.value, timeout_s=_INIT_TIMEOUT.value)
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)   # orbax logs every save at INFO
-    print(f"JAX {jax.__version__}, backend {jax.default_backend()}, process {jax.process_index()}/"
-          f"{jax.process_count()}, {jax.local_device_count()} local / {jax.device_count()} global devices: "
-          f"{jax.local_devices()}", file=sys.stderr)
+    cluster_flags.setup()
     from jaxml.train import train_and_evaluate
     final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     for split, rec in final.items():
