@@ -39,14 +39,23 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], *, repeats: int =
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of one f32 n x n matmul in XLA on the default device — the ceiling dense layers approach."""
+def matmul_peak_gflops(sizes=(1024, 2048), repeats: int = 7) -> float:
+    """Best GFLOP/s of one f32 n x n matmul in XLA on the default device over ``sizes`` (fastest repeat, as a
+    peak is a best case) — the ceiling dense layers approach."""
     import jax
     import jax.numpy as jnp
-    a = jax.random.normal(jax.random.key(0), (n, n))
-    f = jax.jit(lambda a: a @ a)
-    t = median_seconds(lambda: f(a).block_until_ready(), repeats=repeats)
-    return 2 * n ** 3 / t / 1e9
+    best = 0.0
+    for n in sizes:
+        a = jax.random.normal(jax.random.key(0), (n, n))
+        f = jax.jit(lambda a: a @ a)
+        f(a).block_until_ready()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f(a).block_until_ready()
+            times.append(time.perf_counter() - t)
+        best = max(best, 2 * n ** 3 / min(times) / 1e9)
+    return best
 
 
 def emit(bench: str, unit: str, higher_is_better: bool, results: dict, ratios: dict, table: list[tuple]) -> None:
