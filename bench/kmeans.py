@@ -1,0 +1,121 @@
+"""K-means: jaxml vs scikit-learn, both in this run, on the same float32 data and the same initial centres.
+
+    flock /tmp/jaxml-bench.lock python bench/kmeans.py [--quick] [--repeats=5]
+
+Workloads (ms, lower is better; ratios = sklearn / jaxml, > 1 means jaxml is faster):
+  china_k8     scikit-learn's sample image china.jpg, 273,280 RGB pixels, k = 8: time per Lloyd
+               iteration (a fit from the same random centres with tol=0 and max_iter=M, divided by
+               the iterations each ran).
+  blobs_k64    1,000,000 x 16 Gaussian blobs (64 centres), k = 64: time per Lloyd iteration as above.
+  china_ninit10  whole fit, k-means++ with n_init=10 (sklearn: ten sequential runs; jaxml: ten
+               restarts under vmap), default tol/max_iter; inertias printed to show equal quality.
+jaxml runs twice: on one CPU device ("jaxml-1dev") and with the points split over every core as
+fake CPU devices ("jaxml", jax_num_cpu_devices = cores; the sharded map-reduce). scikit-learn
+uses all cores through OpenMP. Compilation is excluded (warm-up run); timings are interleaved
+medians.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+flags.DEFINE_bool("quick", False, "Small blobs (200k rows), fewer repeats.")
+flags.DEFINE_integer("repeats", 5, "Timed repeats per implementation (median reported).")
+flags.DEFINE_integer("devices", 0, "Fake CPU devices for the sharded run (0 = os.cpu_count()).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import jax
+    cores = FLAGS.devices or os.cpu_count() or 1
+    jax.config.update("jax_num_cpu_devices", cores)
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_sample_image, make_blobs
+    from threadpoolctl import threadpool_info
+
+    import timing
+    from jaxml.kmeans import kmeans
+    from jaxml.parallel import data_mesh
+
+    mesh = data_mesh()
+    repeats = 3 if FLAGS.quick else FLAGS.repeats
+    sk_threads = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"), default=1)
+    print(f"jax {jax.__version__} on {jax.device_count()} CPU devices; scikit-learn with {sk_threads} OpenMP threads")
+
+    china = load_sample_image("china.jpg").reshape(-1, 3).astype(np.float32)
+    n_blobs = 200_000 if FLAGS.quick else 1_000_000
+    blobs = make_blobs(n_blobs, 16, centers=64, random_state=0)[0].astype(np.float32)
+
+    results, notes, ratios = {}, {}, {}
+
+    def per_iteration(name, x, k, max_iter):
+        init = x[np.random.default_rng(0).choice(len(x), k, replace=False)]
+        xj = jax.numpy.asarray(x)
+        iters = {}
+
+        def jaxml_run(m):
+            def run():
+                r = kmeans(xj, k, init=init, max_iter=max_iter, tol=0.0, mesh=m, check_input=False)
+                iters["jaxml"] = int(r.n_iter)  # blocks until done
+                return r
+            return run
+
+        def sk_run(dtype):
+            xs = x.astype(dtype)
+            def run():
+                iters["sklearn"] = KMeans(k, init=init.astype(dtype), n_init=1, max_iter=max_iter, tol=0.0).fit(xs).n_iter_
+            return run
+
+        runs = {"jaxml": jaxml_run(mesh), "jaxml-1dev": jaxml_run(None), "sklearn": sk_run(np.float32)}
+        if not FLAGS.quick:
+            runs["sklearn-f64"] = sk_run(np.float64)
+        times, its = {}, {}
+        for impl, run in runs.items():  # warm-up, and the iteration count each implementation runs
+            run()
+            its[impl] = iters["sklearn" if impl.startswith("sklearn") else "jaxml"]
+        med = timing.interleaved_medians(runs, repeats=repeats, warmup=0)
+        for impl, t in med.items():
+            times[impl] = t / its[impl] * 1e3
+            results[f"{name}/{impl}"] = times[impl]
+            notes[f"{name}/{impl}"] = f"{its[impl]} iterations, {x.shape[0]}x{x.shape[1]}, k={k}"
+        for impl in ("jaxml", "jaxml-1dev"):
+            ratios[f"{impl}/sklearn:{name}"] = times["sklearn"] / times[impl]
+
+    per_iteration("china_k8", china, 8, 30)
+    per_iteration("blobs_k64", blobs, 64, 10)
+
+    # n_init=10, whole fit from k-means++ (each library's own draw), default tol and max_iter.
+    xj = jax.numpy.asarray(china)
+    fits = {}
+
+    def jx(m):
+        def run():
+            fits[m is None] = r = kmeans(xj, 8, n_init=10, seed=0, mesh=m, check_input=False)
+            float(r.inertia)
+        return run
+
+    def sk():
+        fits["sk"] = KMeans(8, n_init=10, random_state=0).fit(china)
+
+    med = timing.interleaved_medians({"jaxml": jx(mesh), "jaxml-1dev": jx(None), "sklearn": sk}, repeats=repeats)
+    for impl, t in med.items():
+        results[f"china_ninit10/{impl}"] = t * 1e3
+    notes["china_ninit10/jaxml"] = f"inertia {float(fits[False].inertia):.6g}"
+    notes["china_ninit10/jaxml-1dev"] = f"inertia {float(fits[True].inertia):.6g}"
+    notes["china_ninit10/sklearn"] = f"inertia {fits['sk'].inertia_:.6g}"
+    for impl in ("jaxml", "jaxml-1dev"):
+        ratios[f"{impl}/sklearn:china_ninit10"] = med["sklearn"] / med[impl]
+
+    table = [(name, value, notes.get(name, "")) for name, value in results.items()]
+    timing.emit("kmeans", "ms", False, results, ratios, table)
+
+
+if __name__ == "__main__":
+    app.run(main)

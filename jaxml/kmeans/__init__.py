@@ -1,0 +1,14 @@
+"""K-means as one jitted, shardable, vmappable program: k-means++, parallel restarts, automatic k, palettes.
+
+    from jaxml.kmeans import kmeans
+    result = kmeans(x, k=8, n_init=10)              # x: f32[n, d]; restarts run together under vmap
+    result = kmeans(x, k=8, mesh=data_mesh())       # points split over devices, one psum per iteration
+
+Modules: ``assign`` (blocked nearest-centre pass and per-cluster sums), ``lloyd`` (the while_loop and
+empty-cluster re-seeding), ``init`` (k-means++, random), ``fit`` (the program and ``KMeansResult``),
+``auto_k`` (sweep over k <= k_max in one call), ``palette`` (image colours), ``validate``, ``shards``.
+"""
+from jaxml.kmeans.auto_k import AutoKResult, kmeans_auto_k
+from jaxml.kmeans.fit import KMeansResult, init_centers, kmeans
+
+__all__ = ["AutoKResult", "KMeansResult", "init_centers", "kmeans", "kmeans_auto_k"]

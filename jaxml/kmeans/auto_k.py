@@ -1,0 +1,119 @@
+"""Automatic k: every k = 1..k_max fitted in one compiled call with masked centres, then a rule picks k.
+
+All k share one k-means++ draw of k_max centres (k-means++ is sequential, so its first k centres
+are a k-means++ start for k); the run for k masks centres k..k_max-1 out of the argmax (score
+-1e30) and out of empty-cluster re-seeding. The k runs (and the restarts within each) advance
+together under ``vmap``, so the whole curve W(k) = within-cluster SS comes from one program.
+
+Rules (T = total SS, N = total weight):
+    "ch"   Calinski-Harabasz: argmax_{k >= 2} [(T - W_k) / (k - 1)] / [W_k / (N - k)] — a large
+           between/within ratio per degree of freedom; parameter-free. Default.
+    "drop" H2O's idea: the smallest k whose next relative improvement (W_k - W_{k+1}) / W_k falls
+           below ``min_drop`` (k_max if none does).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxml.kmeans import validate
+from jaxml.kmeans.assign import final_assignment
+from jaxml.kmeans.fit import (KMeansResult, Plan, best_restart, init_argument, initial_centers, make_plan,
+                              prepare, shard_program)
+from jaxml.kmeans.lloyd import lloyd
+from jaxml.kmeans.shards import Shards
+
+CRITERIA = ("ch", "drop")
+
+
+class AutoKResult(NamedTuple):
+    k: int                  # the chosen number of clusters
+    inertia: np.ndarray     # f32[k_max]  W(k) for k = 1..k_max (index k - 1)
+    score: np.ndarray       # f32[k_max]  the rule's value per k (CH index, or relative drop to k + 1)
+    result: KMeansResult    # the clustering at the chosen k
+
+
+def choose_k(curve, total_ss, weight, criterion: str, min_drop: float):
+    """(chosen k i32[], score f32[k_max]) from the curve W(k), k = 1..k_max (device arrays)."""
+    k_max = curve.shape[0]
+    ks = jnp.arange(1, k_max + 1, dtype=curve.dtype)
+    tiny = jnp.finfo(curve.dtype).tiny
+    if criterion == "ch":
+        within = jnp.maximum(curve, tiny) / jnp.maximum(weight - ks, tiny)
+        score = ((total_ss - curve) / jnp.maximum(ks - 1, 1)) / within
+        score = jnp.where(ks >= 2, score, -jnp.inf)
+        return (jnp.argmax(score) + 1).astype(jnp.int32), score
+    drop = jnp.where(curve[:-1] > 0, (curve[:-1] - curve[1:]) / jnp.maximum(curve[:-1], tiny), 0.0)
+    score = jnp.concatenate([drop, jnp.zeros((1,), curve.dtype)])
+    small = score < min_drop
+    small = small.at[-1].set(True)
+    return (jnp.argmax(small) + 1).astype(jnp.int32), score
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    criterion: str
+    min_drop: float
+
+
+@functools.lru_cache(maxsize=32)
+def _sweep_program(plan: Plan, rule: Rule):
+    k_max = plan.k
+
+    def per_device(x, w, init_arg):
+        shards = Shards(plan.axis, plan.count)
+        blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
+        tol_abs = plan.tol * total_ss / (weight * plan.d)
+        c0 = initial_centers(plan, blocks, init_arg, mean, shards)
+        slots = jnp.arange(k_max)
+
+        def fit_k(k):
+            active = slots < k
+            run = functools.partial(lloyd, blocks, active=active, max_iter=plan.max_iter, tol_abs=tol_abs,
+                                    shards=shards)
+            centers, n_iters = jax.vmap(run)(c0)
+            return best_restart(blocks, centers, n_iters, active, shards)
+
+        centers, n_iters, curve = jax.vmap(fit_k)(jnp.arange(1, k_max + 1))
+        k, score = choose_k(curve, total_ss, weight, rule.criterion, rule.min_drop)
+        c, active = centers[k - 1], slots < k
+        labels, within, sizes = final_assignment(blocks, c, active, shards)
+        inertia = jnp.sum(within)
+        return (k, curve, score, c + mean, labels, inertia, sizes, within, total_ss - inertia, total_ss,
+                n_iters[k - 1])
+
+    return shard_program(plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""))
+
+
+def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float = 0.1, init="k-means++",
+                  n_init: int = 1, max_iter: int = 300, tol: float = 1e-4, sample_weight=None, seed=0,
+                  mesh=None, block_size: int | None = None, check_input: bool = True) -> AutoKResult:
+    """Fit k = 1..k_max at once and pick k by ``criterion`` ("ch" or "drop", see the module docstring).
+
+    k_max is lowered to the number of distinct points when there are fewer. Other arguments as
+    ``kmeans`` (init: "k-means++" or "random"; given centres do not apply to a sweep).
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if not isinstance(init, str):
+        raise ValueError("kmeans_auto_k takes init='k-means++' or 'random', not given centres")
+    if not (0 < min_drop < 1):
+        raise ValueError(f"min_drop must be in (0, 1), got {min_drop!r}")
+    x = validate.points(x, check_input)
+    n, d = x.shape
+    w = validate.weights(sample_weight, n, check_input)
+    validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol)
+    k_max = min(k_max, validate.distinct_up_to(x, w, k_max) if check_input else n)
+    _, arg = init_argument(init, n_init, seed, k_max, d)
+    plan = make_plan(n, d, k_max, n_init=n_init, init=init, max_iter=max_iter, tol=tol, block_size=block_size,
+                     mesh=mesh)
+    k, curve, score, *fit = _sweep_program(plan, Rule(criterion, float(min_drop)))(x, w, arg)
+    k = int(k)
+    centers, labels, inertia, sizes, within, between, total, n_iter = fit
+    result = KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter)
+    return AutoKResult(k, np.asarray(curve), np.asarray(score), result)

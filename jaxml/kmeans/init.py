@@ -1,0 +1,100 @@
+"""Initial centres on one device's shard: greedy k-means++ and weighted random points.
+
+k-means++, greedy variant (Arthur & Vassilvitskii 2007; scikit-learn's ``_kmeans_plusplus``):
+    c_1 ~ w_i;  D_i = min_j ||x_i - c_j||^2
+    for each next centre: draw T = 2 + floor(ln k) candidates with probability proportional to
+    w_i D_i, keep the candidate that minimises the potential sum_i w_i min(D_i, ||x_i - cand||^2).
+A draw u * total is located on the running total of w_i D_i in three levels: across devices
+(per-device totals, all-gathered: one number per device), across blocks, then within the one
+block hit — so the data never move and no O(n) cumsum is needed.
+
+Random: k distinct points drawn without replacement with probability proportional to w_i, by
+Gumbel-top-k (the k largest of log w_i + G_i, G_i ~ Gumbel): each device keeps its local top k,
+then the top k of those. The noise is drawn for the true global row count, so one device and
+many devices pick the same points.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxml.kmeans.assign import Blocks
+from jaxml.kmeans.shards import Shards
+
+
+def _locate(u, weights, shards: Shards):
+    """Rows hit by draws u (f32[T] in [0, 1)) on the global running total of ``weights`` (f32[nb, B]).
+
+    Returns (local flat index i32[T], owning device i32[T]): the first row whose running total
+    reaches u * total (numpy's ``searchsorted(side='left')``, as scikit-learn uses). The total is
+    located in three levels — device, block, row — so only T blocks of B rows are ever cumsum-ed.
+    """
+    nb, bsz = weights.shape
+    block_tot = jnp.sum(weights, axis=1)
+    totals = shards.gather(jnp.sum(block_tot))
+    ends = jnp.cumsum(totals)
+    r = u * ends[-1]
+    owner = jnp.clip(jnp.searchsorted(ends, r, side="left"), 0, shards.count - 1).astype(jnp.int32)
+    block_ends = jnp.cumsum(block_tot)
+    r = jnp.minimum(r - (ends[owner] - totals[owner]), block_ends[-1])
+    blk = jnp.clip(jnp.searchsorted(block_ends, r, side="left"), 0, nb - 1)
+    row_ends = jnp.cumsum(weights[blk], axis=1)  # f32[T, B]
+    r = jnp.minimum(r - (block_ends[blk] - block_tot[blk]), row_ends[:, -1])
+    row = jnp.minimum(jnp.sum(row_ends < r[:, None], axis=1), bsz - 1)
+    return (blk * bsz + row).astype(jnp.int32), owner
+
+
+def _sq_dist(xa, xx, cand):
+    """||x - cand||^2 for all candidates and rows: f32[..., d+1], f32[...], f32[T, d] -> f32[T, ...]."""
+    cand_a = jnp.concatenate([cand, jnp.zeros_like(cand[:, :1])], axis=1)  # the 1 column contributes 0
+    cross = lax.dot_general(cand_a, xa, (((1,), (xa.ndim - 1,)), ((), ())), precision=lax.Precision.HIGHEST)
+    sq = jnp.sum(cand * cand, axis=1).reshape((-1,) + (1,) * xx.ndim)
+    return jnp.maximum(xx + sq - 2.0 * cross, 0.0)
+
+
+def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
+    """Greedy k-means++ centres f32[k, d] from one device's centred, blocked points."""
+    xa, w, xx = blocks
+    d = xa.shape[-1] - 1
+    rows = xa.reshape(-1, d + 1)
+    trials = 2 + int(math.log(k))
+    key0, key = jax.random.split(key)
+    idx, owner = _locate(jax.random.uniform(key0, (1,)), w, shards)
+    first = shards.take_rows(rows, idx, owner)[:, :d]
+    closest = _sq_dist(xa, xx, first)[0]
+    centers = jnp.zeros((k, d), xa.dtype).at[0].set(first[0])
+
+    def step(c, state):
+        centers, closest = state
+        u = jax.random.uniform(jax.random.fold_in(key, c), (trials,))
+        idx, owner = _locate(u, w * closest, shards)
+        cand = shards.take_rows(rows, idx, owner)[:, :d]
+        dist = jnp.minimum(closest, _sq_dist(xa, xx, cand))  # f32[T, nb, B]
+        pots = shards.sum(jnp.sum(dist * w, axis=(1, 2)))
+        best = jnp.argmin(pots)
+        # dist[best] without a gather (vmap) or a reduction over the leading axis (slow on XLA:CPU).
+        closest = dist[0]
+        for t in range(1, trials):
+            closest = jnp.where(best == t, dist[t], closest)
+        return centers.at[c].set(cand[best]), closest
+
+    centers, _ = lax.fori_loop(1, k, step, (centers, closest))
+    return centers
+
+
+def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
+    """k distinct rows drawn without replacement with probability proportional to w: f32[k, d]."""
+    n_local, da = xa.shape
+    u = jax.random.uniform(key, (n_true,), minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
+    u = jnp.pad(u, (0, shards.count * n_local - n_true), constant_values=0.5)
+    u = lax.dynamic_slice(u, (shards.index() * n_local,), (n_local,))
+    score = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)) - jnp.log(-jnp.log(u)), -jnp.inf)
+    m = min(k, n_local)
+    vals, local = lax.top_k(score, m)
+    owners = jnp.broadcast_to(shards.index(), (m,))
+    vals, local, owners = (shards.gather(a).reshape(-1) for a in (vals, local, owners))
+    _, pick = lax.top_k(vals, k)
+    return shards.take_rows(xa, local[pick].astype(jnp.int32), owners[pick])[:, : da - 1]

@@ -1,0 +1,83 @@
+"""Colour palettes: cluster an image's RGB pixels, largest cluster first, as hex codes and shares.
+
+The from-scratch recipe: thumbnail the image (200 x 400 in the book), treat every pixel as a point
+in RGB space [0, 255]^3, cluster into k colours, sort the clusters by size and print
+``#rrggbb  share``. The thumbnail samples pixels (nearest neighbour) rather than blending them,
+so no colour that is not in the image appears at edges.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxml.kmeans.auto_k import kmeans_auto_k
+from jaxml.kmeans.fit import KMeansResult, kmeans
+
+
+class Palette(NamedTuple):
+    colors: np.ndarray   # uint8[k, 3] RGB, largest cluster first
+    shares: np.ndarray   # f64[k] fraction of pixels per colour (sums to 1)
+    fit: KMeansResult    # the clustering behind it (cluster order as fitted, not sorted)
+
+    def lines(self) -> list[str]:
+        """One ``#rrggbb  0.4213`` line per colour."""
+        return [f"{hex_color(c)}  {s:.4f}" for c, s in zip(self.colors, self.shares)]
+
+
+def hex_color(rgb) -> str:
+    r, g, b = (int(v) for v in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'200x400' -> (200, 400) (width, height)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"thumbnail must look like WIDTHxHEIGHT (e.g. 200x400), got {text!r}") from None
+    if w < 1 or h < 1:
+        raise ValueError(f"thumbnail sides must be >= 1, got {text!r}")
+    return w, h
+
+
+def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np.ndarray:
+    """uint8[h, w, 3] RGB pixels of the image at ``path``, shrunk to fit ``thumbnail`` (w, h) if larger."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if thumbnail is not None:
+                img.thumbnail(thumbnail, resample=Image.Resampling.NEAREST)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read image {path!r}: {e}") from None
+
+
+def palette(pixels, k: int = 5, *, auto_k: bool = False, k_max: int = 10, n_init: int = 4, seed=0,
+            **kmeans_args) -> Palette:
+    """Palette of ``pixels`` (uint8/float [..., 3] RGB in [0, 255]); ``auto_k`` picks k <= k_max."""
+    rgb = np.asarray(pixels)
+    if rgb.ndim < 2 or rgb.shape[-1] != 3:
+        raise ValueError(f"pixels must have shape [..., 3] (RGB), got {rgb.shape}")
+    x = rgb.reshape(-1, 3).astype(np.float32)
+    if auto_k:
+        fit = kmeans_auto_k(x, k_max, n_init=n_init, seed=seed, **kmeans_args).result
+    else:
+        fit = kmeans(x, k, n_init=n_init, seed=seed, **kmeans_args)
+    sizes = np.asarray(fit.sizes, dtype=np.float64)
+    order = np.argsort(-sizes, kind="stable")
+    colors = np.clip(np.rint(np.asarray(fit.centers)[order]), 0, 255).astype(np.uint8)
+    return Palette(colors, sizes[order] / sizes.sum(), fit)
+
+
+def swatch(p: Palette, cell: int = 100, bar: int = 24) -> np.ndarray:
+    """uint8[cell + bar, cell * k, 3]: one square per colour, and below a bar with widths ~ shares."""
+    k = len(p.colors)
+    img = np.zeros((cell + bar, cell * k, 3), np.uint8)
+    for i, c in enumerate(p.colors):
+        img[:cell, i * cell:(i + 1) * cell] = c
+    edges = np.rint(np.concatenate([[0], np.cumsum(p.shares)]) * cell * k).astype(int)
+    for i, c in enumerate(p.colors):
+        img[cell:, edges[i]:max(edges[i + 1], edges[i] + 1)] = c
+    return img
