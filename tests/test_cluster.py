@@ -83,3 +83,20 @@ def test_killed_peer_makes_the_survivor_exit(tmp_path):
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.wait()
+
+
+@pytest.mark.timeout(300)
+def test_two_process_kmeans_equals_single_process(tmp_path):
+    worker = os.path.join(ROOT, "tests", "kmeans_cluster_worker.py")
+    log = tmp_path / "out.txt"
+    with open(log, "w") as f:
+        procs = local_cluster.start([sys.executable, worker], 2, 2, stdout=f)
+        assert local_cluster.wait(procs, timeout=240) == 0
+    result = json.loads(next(line for line in open(log) if line.startswith("{")))
+    from jaxml import parallel
+    from jaxml.kmeans import kmeans
+    from tests.kmeans_cluster_worker import data
+    x = data()
+    single = kmeans(x, 5, init=x[:5], max_iter=50, mesh=parallel.data_mesh())
+    assert result["inertia"] == pytest.approx(float(single.inertia), rel=1e-5)
+    np.testing.assert_allclose(np.array(result["centers"]), np.asarray(single.centers), atol=1e-4)
