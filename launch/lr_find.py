@@ -8,6 +8,7 @@ Example: python launch/lr_find.py --config=configs/mnist_mlp.py:quick --workdir=
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -38,7 +39,8 @@ def main(argv):
         name = f"{config.model.name} on {config.data.name}, {config.optimizer.name}"
         lr_range.plot(result, os.path.join(_WORKDIR.value, "lr_find.png"), title=f"LR range test: {name}")
         lr_range.to_json(result, os.path.join(_WORKDIR.value, "lr_find.json"), min_lr=_MIN_LR.value,
-                         max_lr=_MAX_LR.value, steps=_STEPS.value, config=config.to_json())
+                         max_lr=_MAX_LR.value, steps=_STEPS.value,
+                         config=json.loads(config.to_json_best_effort()))
     stop = f"stopped at lr {result.lrs[-1]:.3g} (loss diverged)" if result.diverged else "ran all steps"
     print(f"{len(result.lrs)} steps, {stop}; lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     print(f"suggested lr: {result.suggested_lr:.6g}")

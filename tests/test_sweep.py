@@ -47,8 +47,12 @@ def test_fields_must_exist_and_values_are_coerced():
     with pytest.raises(search.SpaceError, match=r"'optimizer.learning_rate': config.optimizer has no field "
                                                 r"'learning_rate'; it has \[.*'lr'"):
         search.check_fields(search.parse_space("optimizer.learning_rate=uniform(0,1)"), c)
-    with pytest.raises(search.SpaceError, match="'model.dropout': config.model has no field 'dropout'"):
-        search.check_fields(search.parse_space("model.dropout=uniform(0,0.5)"), c)
+    with pytest.raises(search.SpaceError, match="'model.drop': config.model has no field 'drop'"):
+        search.check_fields(search.parse_space("model.drop=uniform(0,0.5)"), c)
+    c.model.widths = (4,)
+    c.lock()                                    # as launch scripts hold it
+    search.check_fields(search.parse_space("model.dropout=uniform(0,0.5)"), c)   # an mlp.make keyword
+    assert search.apply_overrides(c, {"model.dropout": 0.25}).model.dropout == 0.25
     with pytest.raises(search.SpaceError, match="'optimizer' is not a scalar"):
         search.check_fields(search.parse_space("optimizer=choice(1)"), c)
     new = search.apply_overrides(c, {"optimizer.lr": 1, "seed": 3.0, "optimizer.name": "sgd"})

@@ -102,13 +102,27 @@ def parse_space(text: str) -> list[Dim]:
     return dims
 
 
+def _model_kwargs(config) -> set:
+    """Keyword arguments the config's model builder accepts (a ``model.X`` the config does not set yet
+    may still be swept: e.g. ``model.dropout`` of a widths-built MLP)."""
+    import inspect
+
+    from jaxml import models
+    make = models.REGISTRY.get(config.get("model", {}).get("name", ""))
+    return set(inspect.signature(make).parameters) if make else set()
+
+
 def check_fields(space: Sequence[Dim], config) -> None:
-    """Raise SpaceError unless every swept field exists in ``config`` and is a scalar."""
+    """Raise SpaceError unless every swept field exists in ``config`` (or is a keyword of the config's
+    model builder, under ``model.``) and is a scalar."""
     for d in space:
         node, path = config, []
         for part in d.field.split("."):
             keys = list(node.keys()) if hasattr(node, "keys") else []
             if part not in keys:
+                if path == ["model"] and d.field.count(".") == 1 and part in _model_kwargs(config):
+                    node = None
+                    break
                 where = "config" + "".join(f".{p}" for p in path)
                 raise SpaceError(f"space field {d.field!r}: {where} has no field {part!r}; it has {sorted(keys)}")
             node, path = node[part], path + [part]
@@ -124,6 +138,10 @@ def apply_overrides(config, overrides: dict):
         node = c
         for part in filter(None, head.split(".")):
             node = node[part]
+        if last not in node:                           # a model builder keyword the config leaves unset
+            with node.unlocked():
+                node[last] = value
+            continue
         old = node[last]
         if isinstance(old, bool) or isinstance(value, bool):
             if not isinstance(old, bool) or not isinstance(value, bool):
@@ -335,6 +353,8 @@ def run_sweep(config, workdir: str, space_text: str, *, mode: str = "random", tr
     round as one vmapped population when every swept field is in ``population.POPULATION_FIELDS``,
     "always" insists on it, "never" runs one ``train_and_evaluate`` per trial. Returns the trials
     ranked best first and writes ``results.csv``, ``results.md`` and ``sweep.json`` after every round.
+    Re-run in the same workdir, trial-by-trial rounds resume each trial from its checkpoints (finished
+    trials return at once); population rounds, which keep no checkpoints, train again.
     """
     import jax
 

@@ -1,0 +1,173 @@
+"""16 MLPs that differ in learning rate and seed: one vmapped population vs 16 sequential runs.
+
+    flock /tmp/jaxml-bench.lock python bench/population.py [--quick] [--workloads=blobs,mnist]
+
+Two measurements per workload, both timing exactly the same training (same steps, same per-member
+batches, since the seed also fixes the data order):
+  * ``steps``: steady state, compiled. jaxml: ``--steps`` vmapped population steps (16 members per call)
+    with their host batch gathering; peer: the same 16 x ``--steps`` single-model steps, one member
+    after another, with the ordinary ``make_train_step`` under ``jax.jit`` (what ``train_and_evaluate``
+    runs), lr held in the optimizer state so one compiled step serves every member.
+  * ``e2e``: what a sweep pays end to end — ``population.train_population`` on 16 configs vs 16 calls of
+    ``train_and_evaluate`` (each builds its data, compiles its step, evaluates, writes metrics.jsonl,
+    TensorBoard events and a final checkpoint; the population writes metrics.jsonl only).
+Workloads: ``blobs`` = configs/blobs_mlp.py (MLP 8-32-16-4 with batch norm, SGD, batch 64, 3 epochs);
+``mnist`` = configs/mnist_mlp.py:quick (the report's MLP 784-1024-BN-dropout-524-10, Adam, batch 128, a
+2,048-image slice; needs $JAXML_DATA_DIR). Lower seconds are better; ratios are sequential / population.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
+
+import timing  # noqa: E402
+from jaxml import data  # noqa: E402
+from jaxml.train import objectives, population, search, step as step_lib, train_and_evaluate  # noqa: E402
+from jaxml.train.loop import build_model  # noqa: E402
+
+flags.DEFINE_bool("quick", False, "A smoke run: 5 steps, 3 repeats, one end-to-end run, blobs only unless "
+                  "--workloads is given.")
+flags.DEFINE_list("workloads", ["blobs", "mnist"], "blobs and/or mnist (mnist needs $JAXML_DATA_DIR).")
+flags.DEFINE_integer("members", 16, "Population size.")
+flags.DEFINE_integer("steps", 20, "Steady-state steps per timed repeat.")
+flags.DEFINE_integer("repeats", 5, "Timed repeats of the steady-state steps (median reported).")
+flags.DEFINE_integer("e2e_repeats", 2, "Timed repeats of the end-to-end runs (median reported).")
+FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def base_config(workload: str):
+    import importlib.util
+    name, arg = {"blobs": ("blobs_mlp", None), "mnist": ("mnist_mlp", "quick")}[workload]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config(arg)
+    c.parallel.backend = "none"
+    c.train.progress_bar = False
+    c.train.checkpoint_every = 0
+    c.reports = ()
+    return c
+
+
+def member_configs(base, n: int):
+    """Member i: lr geometric in [lr/10, 10 lr] of the config's lr, seed i."""
+    lrs = np.geomspace(base.optimizer.lr / 10, base.optimizer.lr * 10, n)
+    return [search.apply_overrides(base, {"optimizer.lr": float(lr), "seed": i}) for i, lr in enumerate(lrs)]
+
+
+def steady_state(configs, steps: int):
+    """(population_run, sequential_run): each trains every member ``steps`` steps from its current state."""
+    base, n = configs[0], len(configs)
+    splits = data.build(base)
+    model = build_model(base, splits.input_shape)
+    objective = objectives.get(base.objective)
+    opt = population.member_optimizer(base.optimizer, 10_000)
+    zeros = jnp.zeros(n, jnp.float32)
+    hp = population.Hparams(jnp.asarray([c.optimizer.lr for c in configs], jnp.float32), zeros, zeros,
+                            jnp.asarray([c.seed for c in configs], jnp.int32))
+    sources = population.train_sources(splits, configs)
+    seeds = [int(c.seed) for c in configs]
+    pop_step = population.make_population_step(model, objective, opt, shared_batch=False, use_l1=False, use_l2=False)
+    host = jax.device_get(population.init_population(model, opt, hp))
+    pop_box = [jax.device_put(host)]
+    active = jnp.ones(n, bool)
+    clock = {"pop": 0, "seq": 0}
+
+    def pop_run():
+        s = pop_box[0]
+        for _ in range(steps):
+            t = clock["pop"]
+            per_seed = {k: src.batch(t) for k, src in sources.items()}
+            batch = {k: np.stack([per_seed[sd][k] for sd in seeds]) for k in per_seed[seeds[0]]}
+            s, _ = pop_step(s, hp, jax.device_put(batch), active)
+            clock["pop"] += 1
+        jax.block_until_ready(s)
+        pop_box[0] = s
+
+    one_step = jax.jit(step_lib.make_train_step(model, objective, opt, seed=0), donate_argnums=0)
+    seq_box = [[jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(n)]]
+
+    def seq_run():
+        states = seq_box[0]
+        t0 = clock["seq"]
+        for i in range(n):
+            s = states[i]
+            for t in range(t0, t0 + steps):
+                s, _ = one_step(s, jax.device_put(sources[seeds[i]].batch(t)))
+            states[i] = s
+        jax.block_until_ready(states)
+        clock["seq"] += steps
+    return pop_run, seq_run
+
+
+def end_to_end(configs):
+    """(population_run, sequential_run) of the whole training of every member, fresh workdirs each time."""
+    def pop_run():
+        root = tempfile.mkdtemp(prefix="bench_pop_")
+        try:
+            population.train_population(configs, [os.path.join(root, str(i)) for i in range(len(configs))])
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def seq_run():
+        root = tempfile.mkdtemp(prefix="bench_seq_")
+        try:
+            for i, c in enumerate(configs):
+                train_and_evaluate(c, os.path.join(root, str(i)))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return pop_run, seq_run
+
+
+def main(argv):
+    del argv
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    steps, repeats, e2e_repeats = FLAGS.steps, FLAGS.repeats, FLAGS.e2e_repeats
+    workloads = FLAGS.workloads
+    if FLAGS.quick:
+        steps, repeats, e2e_repeats = 5, 3, 1
+        workloads = workloads if FLAGS["workloads"].present else ["blobs"]
+    results, ratios, table = {}, {}, []
+    for workload in workloads:
+        if workload == "mnist" and not os.environ.get("JAXML_DATA_DIR"):
+            print("mnist workload SKIPPED: JAXML_DATA_DIR unset (export JAXML_DATA_DIR=.../shared/data)")
+            continue
+        base = base_config(workload)
+        configs = member_configs(base, FLAGS.members)
+        n = len(configs)
+        t0 = time.perf_counter()
+        pop_run, seq_run = steady_state(configs, steps)
+        med = timing.interleaved_medians({"pop": pop_run, "seq": seq_run}, repeats=repeats, warmup=1)
+        results[f"population_steps@{workload}"], results[f"sequential_steps@{workload}"] = med["pop"], med["seq"]
+        ratios[f"jaxml/sequential_steps@{workload}"] = med["seq"] / med["pop"]
+        table += [(f"population steps {workload}", med["pop"], f"{n} members x {steps} steps, one vmapped call per step"),
+                  (f"sequential steps {workload}", med["seq"], f"{n} x {steps} jitted single-model steps")]
+        pop_e2e, seq_e2e = end_to_end(configs)
+        med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e}, repeats=e2e_repeats, warmup=0)
+        total = int(base.train.num_steps) or int(base.train.num_epochs) * data.build(base).train.steps_per_epoch
+        results[f"population_e2e@{workload}"], results[f"sequential_e2e@{workload}"] = med["pop"], med["seq"]
+        ratios[f"jaxml/sequential_e2e@{workload}"] = med["seq"] / med["pop"]
+        table += [(f"population e2e {workload}", med["pop"], f"train_population, {n} members x {total} steps + evals"),
+                  (f"sequential e2e {workload}", med["seq"], f"{n} x train_and_evaluate (compile, data, ckpt each)")]
+        print(f"[{workload}: {time.perf_counter() - t0:.0f} s]", flush=True)
+    print(f"JAX {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs; "
+          f"steps: median of {repeats}, e2e: median of {e2e_repeats}")
+    timing.emit("population", "s", False, results, ratios, table)
+
+
+if __name__ == "__main__":
+    app.run(main)
