@@ -390,7 +390,7 @@ def run_sweep(config, workdir: str, space_text: str, *, mode: str = "random", tr
     os.makedirs(workdir, exist_ok=True)
     log(f"sweep: {len(space)} field(s), mode={mode}, rounds={rounds}, "
         f"{'one vmapped population per round' if use_population else 'one train_and_evaluate per trial'}"
-        + (f" ({unsupported} change the model or optimizer)" if unsupported and population == "auto" else ""))
+        + (f" ({', '.join(unsupported)} cannot vary inside a vmapped population)" if unsupported else ""))
 
     def evaluate(r: int, points: list[dict]) -> list[TrialOutcome]:
         configs = []
