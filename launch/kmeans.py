@@ -18,6 +18,8 @@ import sys
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_flags  # noqa: E402  (--num_cpu_devices, --coordinator_address, ... shared by the launchers)
 
 _IMAGE = flags.DEFINE_string("image", None, "Image file whose colour palette to extract.")
 _DATA = flags.DEFINE_string("data", None, "A .npy or .csv matrix [n_points, n_features] to cluster.")
@@ -30,7 +32,6 @@ _N_INIT = flags.DEFINE_integer("n_init", 4, "k-means++ restarts (run together un
 _MAX_ITER = flags.DEFINE_integer("max_iter", 300, "Lloyd iterations at most.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of the initialisation.")
 _OUT = flags.DEFINE_string("out", None, "Swatch PNG (image mode) or .npz of centers/labels (data mode).")
-_NDEV = flags.DEFINE_integer("num_cpu_devices", None, "Fake CPU devices (split the points over them).")
 
 
 def load_matrix(path: str):
@@ -58,8 +59,7 @@ def load_matrix(path: str):
 def main(argv):
     del argv
     import jax
-    if _NDEV.value:
-        jax.config.update("jax_num_cpu_devices", _NDEV.value)
+    cluster_flags.setup()
     import numpy as np
     from jaxml.kmeans import kmeans, kmeans_auto_k, palette as pal
     from jaxml.parallel import data_mesh
@@ -97,10 +97,15 @@ def main(argv):
     print(f"{x.shape[0]} points x {x.shape[1]} features, k={len(sizes)}, inertia={float(fit.inertia):.6g}, "
           f"{int(fit.n_iter)} iterations", file=sys.stderr)
     centers = np.asarray(fit.centers)
-    for j in np.argsort(-sizes, kind="stable"):
-        print(f"cluster {j:3d}  {sizes[j] / sizes.sum():.4f}  " + " ".join(f"{v:.6g}" for v in centers[j]))
+    if writer:
+        for j in np.argsort(-sizes, kind="stable"):
+            print(f"cluster {j:3d}  {sizes[j] / sizes.sum():.4f}  " + " ".join(f"{v:.6g}" for v in centers[j]))
+    labels = fit.labels
+    if jax.process_count() > 1:   # labels stay sharded over the hosts' devices: gather them (all processes)
+        from jax.experimental import multihost_utils
+        labels = multihost_utils.process_allgather(labels, tiled=True)
     if _OUT.value and writer:
-        np.savez(_OUT.value, centers=centers, labels=np.asarray(fit.labels))
+        np.savez(_OUT.value, centers=centers, labels=np.asarray(labels)[:x.shape[0]])
         print(f"saved: {_OUT.value}", file=sys.stderr)
     return 0
 
