@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -110,15 +110,6 @@ def main(argv):
     return 0
 
 
-def run():
-    try:
-        app.run(main)
-    except SystemExit:
-        raise
-    except Exception as e:  # noqa: BLE001 — the last line must say why
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    run()
+    import entry
+    entry.run(main)

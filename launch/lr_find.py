@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,15 +46,6 @@ def main(argv):
     print(f"suggested lr: {result.suggested_lr:.6g}")
 
 
-def run():
-    try:
-        app.run(main)
-    except SystemExit:
-        raise
-    except Exception as e:  # noqa: BLE001 — the last line must say why
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    run()
+    import entry
+    entry.run(main)

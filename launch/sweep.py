@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
@@ -59,15 +59,6 @@ def main(argv):
           f"{best.outcome.value:.6g} ({os.path.join(_WORKDIR.value, 'results.csv')})")
 
 
-def run():
-    try:
-        app.run(main)
-    except SystemExit:
-        raise
-    except Exception as e:  # noqa: BLE001 — the last line must say why
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    run()
+    import entry
+    entry.run(main)
