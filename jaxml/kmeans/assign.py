@@ -82,75 +82,88 @@ def _nearest(ca, xa, xx):
     return label, jnp.maximum(xx - 2.0 * best, 0.0)
 
 
-def cluster_stats(blocks: Blocks, ca, shards: Shards, *, with_inertia: bool = True):
-    """One Lloyd map-reduce: (f32[k, d+1] weighted sums with weights last, f32[] inertia), summed over devices.
-
-    ``with_inertia=False`` (inside the Lloyd loop) skips the distances and returns inertia 0: the
-    argmax alone is one fused loop over the score tile.
-    """
+def cluster_stats(blocks: Blocks, ca, shards: Shards):
+    """One Lloyd map-reduce: f32[k, d+1] weighted sums of the points nearest each centre, weights last,
+    summed over devices. Per block: one matmul, one fused argmax loop, one scatter-add."""
     k, da = ca.shape
 
-    def body(carry, blk):
-        sums, inertia = carry
+    def body(sums, blk):
+        xa, w, _ = blk
+        _, label = argmax_rows(scores(ca, xa))
+        return sums + jax.ops.segment_sum(xa * w[:, None], label, k), None
+
+    sums, _ = lax.scan(body, jnp.zeros((k, da), ca.dtype), blocks)
+    return shards.sum(sums)
+
+
+def inertia(blocks: Blocks, ca, shards: Shards):
+    """sum_i w_i min_j ||x_i - c_j||^2 (expanded form, clamped at 0): one pass, no labels, no scatter."""
+    def body(total, blk):
         xa, w, xx = blk
-        best, label = argmax_rows(scores(ca, xa))
-        sums = sums + jax.ops.segment_sum(xa * w[:, None], label, k)
-        if with_inertia:
-            inertia = inertia + jnp.dot(w, jnp.maximum(xx - 2.0 * best, 0.0))
-        return (sums, inertia), None
+        s = scores(ca, xa)
+        best = s[0]
+        for j in range(1, s.shape[0]):  # an elementwise max chain fuses into one loop (see argmax_rows)
+            best = jnp.maximum(best, s[j])
+        return total + jnp.dot(w, jnp.maximum(xx - 2.0 * best, 0.0)), None
 
-    zero = (jnp.zeros((k, da), ca.dtype), jnp.zeros((), ca.dtype))
-    (sums, inertia), _ = lax.scan(body, zero, blocks)
-    return shards.sum(sums), shards.sum(inertia)
+    total, _ = lax.scan(body, jnp.zeros((), ca.dtype), blocks)
+    return shards.sum(total)
 
 
-def farthest_point(blocks: Blocks, ca, taken, shards: Shards):
-    """The positive-weight point farthest from its nearest centre, skipping global indices in ``taken``.
+def farthest_points(blocks: Blocks, ca, m: int, shards: Shards):
+    """The m positive-weight points farthest from their nearest centre, farthest first (ties: lowest index).
 
-    taken: i32[k] (-1 = none). Returns (distance f32[], global index i32[], its label i32[],
-    its augmented row f32[d+1], its weight f32[]), identical on every device; ties -> lowest index.
+    One pass computes every point's distance to its nearest centre; each device keeps its top m and
+    the devices' lists are all-gathered (m rows each) and merged. Returns, identical on every device:
+    (distance f32[m], global index i32[m], label i32[m], augmented row f32[m, d+1], weight f32[m]);
+    when fewer than m points have positive weight the tail has distance -1 and weight 0.
     """
     nb, bsz = blocks.w.shape
-    base = shards.index() * (nb * bsz)
 
-    def body(carry, blk):
-        i, xa, w, xx = blk
+    def body(_, blk):
+        xa, w, xx = blk
         label, dist = _nearest(ca, xa, xx)
-        gidx = base + i * bsz + jnp.arange(bsz, dtype=jnp.int32)
-        ok = (w > 0) & ~jnp.any(gidx[:, None] == taken[None, :], axis=1)
-        dist = jnp.where(ok, dist, -1.0)
-        j = jnp.argmax(dist)
-        cand = (dist[j], gidx[j], label[j], xa[j], w[j])
-        better = cand[0] > carry[0]  # strict: an earlier block keeps ties
-        return jax.tree.map(lambda a, b: jnp.where(better, a, b), cand, carry), None
+        return None, (jnp.where(w > 0, dist, -1.0), label)
 
-    da = blocks.xa.shape[-1]
-    init = (jnp.float32(-2.0), jnp.int32(-1), jnp.int32(0), jnp.zeros((da,), jnp.float32), jnp.float32(0))
-    steps = jnp.arange(nb, dtype=jnp.int32)
-    (dist, gidx, label, row, w), _ = lax.scan(body, init, (steps, blocks.xa, blocks.w, blocks.xx))
-    dist, gidx, (label, row, w) = shards.argmax(dist, gidx, (label, row, w))
-    return dist, gidx, label, row, w
+    _, (dist, label) = lax.scan(body, None, blocks)
+    dist, label = dist.reshape(-1), label.reshape(-1)
+    top = min(m, dist.shape[0])
+    dist, idx = lax.top_k(dist, top)  # equal distances keep the lower index first
+    # 2-D indexing: a flattened view would be a second (copied) buffer in the enclosing while loop.
+    rows, w = blocks.xa[idx // bsz, idx % bsz], blocks.w[idx // bsz, idx % bsz]
+    gidx = shards.index() * (nb * bsz) + idx.astype(jnp.int32)
+    cand = (dist, gidx, label[idx], rows, jnp.where(dist >= 0, w, 0.0))
+    if shards.axis is not None:  # device-major concatenation keeps global-index order among ties
+        cand = tuple(a.reshape((-1,) + a.shape[2:]) for a in map(shards.gather, cand))
+        _, pick = lax.top_k(cand[0], m)
+        cand = tuple(a[pick] for a in cand)
+    elif top < m:
+        pad = m - top
+        cand = (jnp.pad(cand[0], (0, pad), constant_values=-1.0), jnp.pad(cand[1], (0, pad), constant_values=-1),
+                jnp.pad(cand[2], (0, pad)), jnp.pad(cand[3], ((0, pad), (0, 0))), jnp.pad(cand[4], (0, pad)))
+    return cand
 
 
 def final_assignment(blocks: Blocks, c, active, shards: Shards):
     """Labels and exact per-cluster statistics for the centres ``c`` (f32[k, d], centred coordinates).
 
     Returns (labels i32[nb * B] of this device, within-cluster SS f32[k], weights per cluster f32[k]);
-    the distance is recomputed as ||x - c_label||^2, not from the expansion.
+    the distance is recomputed as ||x - c_label||^2, not from the expansion. Two scans: the labels
+    are materialised first, because XLA would otherwise re-run the argmax chain inside the gather
+    for every gathered element.
     """
     k, d = c.shape
     ca = augment_centers(c, active)
+    _, labels = lax.scan(lambda _, blk: (None, argmax_rows(scores(ca, blk[0]))[1]), None, blocks)
 
     def body(carry, blk):
         within, sizes = carry
-        xa, w, xx = blk
-        label, _ = _nearest(ca, xa, xx)
+        xa, w, label = blk
         diff = xa[:, :d] - c[label]
-        dist = jnp.sum(diff * diff, axis=1)
-        within = within + jax.ops.segment_sum(w * dist, label, k)
+        within = within + jax.ops.segment_sum(w * jnp.sum(diff * diff, axis=1), label, k)
         sizes = sizes + jax.ops.segment_sum(w, label, k)
-        return (within, sizes), label
+        return (within, sizes), None
 
     zero = (jnp.zeros((k,), c.dtype), jnp.zeros((k,), c.dtype))
-    (within, sizes), labels = lax.scan(body, zero, blocks)
+    (within, sizes), _ = lax.scan(body, zero, (blocks.xa, blocks.w, labels))
     return labels.reshape(-1), shards.sum(within), shards.sum(sizes)

@@ -13,7 +13,6 @@ Rules (T = total SS, N = total weight):
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -23,8 +22,8 @@ import numpy as np
 
 from jaxml.kmeans import validate
 from jaxml.kmeans.assign import final_assignment
-from jaxml.kmeans.fit import (KMeansResult, Plan, best_restart, init_argument, initial_centers, make_plan,
-                              prepare, shard_program)
+from jaxml.kmeans.fit import (KMeansResult, Plan, best_restart, init_argument, initial_centers, lloyd_knobs,
+                              make_plan, prepare, shard_program)
 from jaxml.kmeans.lloyd import lloyd
 from jaxml.kmeans.shards import Shards
 
@@ -38,49 +37,43 @@ class AutoKResult(NamedTuple):
     result: KMeansResult    # the clustering at the chosen k
 
 
-def choose_k(curve, total_ss, weight, criterion: str, min_drop: float):
-    """(chosen k i32[], score f32[k_max]) from the curve W(k), k = 1..k_max (device arrays)."""
+def choose_k(curve, total_ss, weight, criterion, min_drop):
+    """(chosen k i32[], score f32[k_max]) from the curve W(k), k = 1..k_max; criterion: i32 index into CRITERIA."""
     k_max = curve.shape[0]
     ks = jnp.arange(1, k_max + 1, dtype=curve.dtype)
     tiny = jnp.finfo(curve.dtype).tiny
-    if criterion == "ch":
-        within = jnp.maximum(curve, tiny) / jnp.maximum(weight - ks, tiny)
-        score = ((total_ss - curve) / jnp.maximum(ks - 1, 1)) / within
-        score = jnp.where(ks >= 2, score, -jnp.inf)
-        return (jnp.argmax(score) + 1).astype(jnp.int32), score
+    # Calinski-Harabasz; W_k = 0 (a perfect fit) gives a huge score, the smallest such k wins.
+    within = jnp.maximum(curve, tiny) / jnp.maximum(weight - ks, tiny)
+    ch = jnp.where(ks >= 2, ((total_ss - curve) / jnp.maximum(ks - 1, 1)) / within, -jnp.inf)
+    # Relative drop from k to k + 1; the first k whose drop is small (k_max if none).
     drop = jnp.where(curve[:-1] > 0, (curve[:-1] - curve[1:]) / jnp.maximum(curve[:-1], tiny), 0.0)
-    score = jnp.concatenate([drop, jnp.zeros((1,), curve.dtype)])
-    small = score < min_drop
-    small = small.at[-1].set(True)
-    return (jnp.argmax(small) + 1).astype(jnp.int32), score
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    criterion: str
-    min_drop: float
+    drop = jnp.concatenate([drop, jnp.zeros((1,), curve.dtype)])
+    small = (drop < min_drop).at[-1].set(True)
+    use_ch = criterion == CRITERIA.index("ch")
+    k = jnp.where(use_ch, jnp.argmax(ch), jnp.argmax(small)) + 1
+    return k.astype(jnp.int32), jnp.where(use_ch, ch, drop)
 
 
 @functools.lru_cache(maxsize=32)
-def _sweep_program(plan: Plan, rule: Rule):
+def _sweep_program(plan: Plan):
     k_max = plan.k
 
-    def per_device(x, w, init_arg):
+    def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
         blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
-        tol_abs = plan.tol * total_ss / (weight * plan.d)
+        tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0 = initial_centers(plan, blocks, init_arg, mean, shards)
         slots = jnp.arange(k_max)
 
         def fit_k(k):
             active = slots < k
-            run = functools.partial(lloyd, blocks, active=active, max_iter=plan.max_iter, tol_abs=tol_abs,
+            run = functools.partial(lloyd, blocks, active=active, max_iter=knobs["max_iter"], tol_abs=tol_abs,
                                     shards=shards)
             centers, n_iters = jax.vmap(run)(c0)
             return best_restart(blocks, centers, n_iters, active, shards)
 
         centers, n_iters, curve = jax.vmap(fit_k)(jnp.arange(1, k_max + 1))
-        k, score = choose_k(curve, total_ss, weight, rule.criterion, rule.min_drop)
+        k, score = choose_k(curve, total_ss, weight, knobs["criterion"], knobs["min_drop"])
         c, active = centers[k - 1], slots < k
         labels, within, sizes = final_assignment(blocks, c, active, shards)
         inertia = jnp.sum(within)
@@ -110,9 +103,10 @@ def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float 
     validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol)
     k_max = min(k_max, validate.distinct_up_to(x, w, k_max) if check_input else n)
     _, arg = init_argument(init, n_init, seed, k_max, d)
-    plan = make_plan(n, d, k_max, n_init=n_init, init=init, max_iter=max_iter, tol=tol, block_size=block_size,
-                     mesh=mesh)
-    k, curve, score, *fit = _sweep_program(plan, Rule(criterion, float(min_drop)))(x, w, arg)
+    plan = make_plan(n, d, k_max, n_init=n_init, init=init, block_size=block_size, mesh=mesh)
+    knobs = dict(lloyd_knobs(max_iter, tol), criterion=jnp.int32(CRITERIA.index(criterion)),
+                 min_drop=jnp.float32(min_drop))
+    k, curve, score, *fit = _sweep_program(plan)(x, w, arg, knobs)
     k = int(k)
     centers, labels, inertia, sizes, within, between, total, n_iter = fit
     result = KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter)

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
-from jaxml.kmeans.assign import Blocks, augment_centers, cluster_stats, final_assignment
+from jaxml.kmeans import assign
+from jaxml.kmeans.assign import Blocks, augment_centers, final_assignment
 from jaxml.kmeans.init import kmeans_plusplus, random_points
 from jaxml.kmeans.lloyd import lloyd
 from jaxml.kmeans.shards import Shards
@@ -53,8 +54,6 @@ class Plan:
     k: int            # centres (k_max for the automatic-k sweep)
     n_init: int
     init: str         # "k-means++" | "random" | "given"
-    max_iter: int
-    tol: float
     block: int        # rows per block B
     n_blocks: int     # blocks per device
     mesh: Mesh | None
@@ -77,12 +76,12 @@ def default_block(k: int) -> int:
     return int(min(8192, max(256, 2 ** round(math.log2(32768 / max(k, 1))))))
 
 
-def make_plan(n, d, k, *, n_init, init, max_iter, tol, block_size, mesh) -> Plan:
+def make_plan(n, d, k, *, n_init, init, block_size, mesh) -> Plan:
     count = 1 if mesh is None else mesh.devices.size
     per_device = -(-n // count)
     block = block_size or default_block(k)
     block = max(8, min(block, -(-per_device // 8) * 8))
-    return Plan(n, d, k, n_init, init, max_iter, float(tol), block, -(-per_device // block), mesh)
+    return Plan(n, d, k, n_init, init, block, -(-per_device // block), mesh)
 
 
 def prepare(plan: Plan, x, w, shards: Shards):
@@ -109,37 +108,46 @@ def initial_centers(plan: Plan, blocks: Blocks, init_arg, mean, shards: Shards):
 
 def best_restart(blocks: Blocks, centers, n_iters, active, shards: Shards):
     """The restart of least inertia (first on ties): (f32[k, d], i32[], f32[] inertia)."""
-    inertia = jax.vmap(lambda c: cluster_stats(blocks, augment_centers(c, active), shards)[1])(centers)
+    inertia = jax.vmap(lambda c: assign.inertia(blocks, augment_centers(c, active), shards))(centers)
     best = jnp.argmin(inertia)
     return centers[best], n_iters[best], inertia[best]
 
 
 def shard_program(plan: Plan, per_device, out_specs):
-    """jit(pad -> [shard_map] per_device -> drop padded labels); per_device(x, w, init_arg) -> tuple."""
-    def program(x, w, init_arg):
+    """jit(pad -> [shard_map] per_device -> drop padded labels).
+
+    per_device(x, w, init_arg, knobs) -> tuple; ``knobs`` holds run-time scalars (max_iter, tol, ...)
+    so changing them does not recompile. out_specs: "data" for per-point outputs, "" otherwise.
+    """
+    def program(x, w, init_arg, knobs):
         pad = plan.padded - plan.n
         x = jnp.pad(x, ((0, pad), (0, 0)))
         w = jnp.pad(w, (0, pad))
         if plan.mesh is None:
-            out = per_device(x, w, init_arg)
+            out = per_device(x, w, init_arg, knobs)
         else:
             data = P(plan.axis)
-            in_specs = (data, data, jax.tree.map(lambda _: P(), init_arg))
+            rep = lambda tree: jax.tree.map(lambda _: P(), tree)
             specs = tuple(data if s == "data" else P() for s in out_specs)
-            out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=in_specs, out_specs=specs,
-                                check_vma=False)(x, w, init_arg)
+            out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=(data, data, rep(init_arg), rep(knobs)),
+                                out_specs=specs, check_vma=False)(x, w, init_arg, knobs)
         return tuple(o[: plan.n] if s == "data" else o for o, s in zip(out, out_specs))
     return jax.jit(program)
 
 
+def lloyd_knobs(max_iter: int, tol: float) -> dict:
+    return {"max_iter": jnp.int32(max_iter), "tol": jnp.float32(tol)}
+
+
 @functools.lru_cache(maxsize=64)
 def _fit_program(plan: Plan):
-    def per_device(x, w, init_arg):
+    def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
-        blocks, mean, total_ss, _ = prepare(plan, x, w, shards)
-        tol_abs = plan.tol * total_ss / (shards.sum(jnp.sum(w)) * plan.d)
+        blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
+        tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0 = initial_centers(plan, blocks, init_arg, mean, shards)
-        run = functools.partial(lloyd, blocks, active=None, max_iter=plan.max_iter, tol_abs=tol_abs, shards=shards)
+        run = functools.partial(lloyd, blocks, active=None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
+                                shards=shards)
         if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
             c, n_iter = run(c0[0])
         else:
@@ -154,7 +162,7 @@ def _fit_program(plan: Plan):
 
 @functools.lru_cache(maxsize=16)
 def _init_program(plan: Plan):
-    def per_device(x, w, init_arg):
+    def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
         blocks, mean, _, _ = prepare(plan, x, w, shards)
         return (initial_centers(plan, blocks, init_arg, mean, shards) + mean,)
@@ -174,8 +182,8 @@ def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_
     if not isinstance(init, str):
         raise ValueError(f"init must be one of {INITS}, got {type(init).__name__}")
     kind, arg = init_argument(init, n_init, seed, k, d)
-    plan = make_plan(n, d, k, n_init=n_init, init=kind, max_iter=1, tol=0.0, block_size=None, mesh=mesh)
-    return _init_program(plan)(x, w, arg)[0]
+    plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
+    return _init_program(plan)(x, w, arg, {})[0]
 
 
 def init_argument(init, n_init: int, seed, k: int, d: int):
@@ -214,5 +222,5 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
     kind, arg = init_argument(init, n_init, seed, k, d)
     if kind == "given":
         n_init = arg.shape[0]
-    plan = make_plan(n, d, k, n_init=n_init, init=kind, max_iter=max_iter, tol=tol, block_size=block_size, mesh=mesh)
-    return KMeansResult(*_fit_program(plan)(x, w, arg))
+    plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh)
+    return KMeansResult(*_fit_program(plan)(x, w, arg, lloyd_knobs(max_iter, tol)))

@@ -58,12 +58,13 @@ def _sq_dist(xa, xx, cand):
 def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
     """Greedy k-means++ centres f32[k, d] from one device's centred, blocked points."""
     xa, w, xx = blocks
-    d = xa.shape[-1] - 1
-    rows = xa.reshape(-1, d + 1)
+    nb, bsz, da = xa.shape
+    d = da - 1
+    rows = lambda idx: xa[idx // bsz, idx % bsz]  # 2-D: a flat view would be copied into the loop
     trials = 2 + int(math.log(k))
     key0, key = jax.random.split(key)
     idx, owner = _locate(jax.random.uniform(key0, (1,)), w, shards)
-    first = shards.take_rows(rows, idx, owner)[:, :d]
+    first = shards.from_owner(rows(idx), owner)[:, :d]
     closest = _sq_dist(xa, xx, first)[0]
     centers = jnp.zeros((k, d), xa.dtype).at[0].set(first[0])
 
@@ -71,7 +72,7 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
         centers, closest = state
         u = jax.random.uniform(jax.random.fold_in(key, c), (trials,))
         idx, owner = _locate(u, w * closest, shards)
-        cand = shards.take_rows(rows, idx, owner)[:, :d]
+        cand = shards.from_owner(rows(idx), owner)[:, :d]
         dist = jnp.minimum(closest, _sq_dist(xa, xx, cand))  # f32[T, nb, B]
         pots = shards.sum(jnp.sum(dist * w, axis=(1, 2)))
         best = jnp.argmin(pots)
@@ -97,4 +98,4 @@ def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
     owners = jnp.broadcast_to(shards.index(), (m,))
     vals, local, owners = (shards.gather(a).reshape(-1) for a in (vals, local, owners))
     _, pick = lax.top_k(vals, k)
-    return shards.take_rows(xa, local[pick].astype(jnp.int32), owners[pick])[:, : da - 1]
+    return shards.from_owner(xa[local[pick]], owners[pick])[:, : da - 1]

@@ -15,17 +15,20 @@ inside ``shard_map`` (``Shards`` supplies the collectives).
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxml.kmeans.assign import Blocks, augment_centers, cluster_stats, farthest_point
+from jaxml.kmeans.assign import Blocks, augment_centers, cluster_stats, farthest_points
 from jaxml.kmeans.shards import Shards
 
 
 def reseed_empty(blocks: Blocks, ca, sums, active, shards: Shards):
     """Give every empty active cluster the farthest remaining point; sums: f32[k, d+1] (weights last).
 
-    The loop runs once per empty cluster — zero times in the usual case, so it costs nothing then.
+    Only when some cluster is empty (a while_loop of at most one trip, so a batch of restarts under
+    vmap pays nothing when none is empty): one extra pass finds the k farthest points, then the
+    e-th empty cluster (increasing index) takes the e-th farthest point, which leaves its cluster.
     """
     k, da = sums.shape
     empty = sums[:, da - 1] <= 0
@@ -35,15 +38,18 @@ def reseed_empty(blocks: Blocks, ca, sums, active, shards: Shards):
     ar = jnp.arange(k, dtype=jnp.int32)
     order = jnp.argsort(jnp.where(empty, ar, k + ar))  # empty clusters first, increasing index
 
-    def body(state):
-        e, sums, taken = state
-        _, gidx, label, row, w = farthest_point(blocks, ca, taken, shards)
-        moved = w * row  # w * [x, 1]
-        sums = sums.at[label].add(-moved).at[order[e]].set(moved)
-        return e + 1, sums, taken.at[e].set(gidx)
+    def reseed(state):
+        _, sums = state
+        # Tie the pass to the loop state, or XLA hoists it out of the (usually 0-trip) loop.
+        live_ca, sums = lax.optimization_barrier((ca, sums))
+        _, _, label, rows, w = farthest_points(blocks, live_ca, k, shards)
+        take = (ar < n_empty)[:, None]
+        moved = jnp.where(take, w[:, None] * rows, 0.0)  # w * [x, 1] of the e-th farthest point
+        sums = sums - jax.ops.segment_sum(moved, label, k)  # leaves its old (non-empty) cluster
+        sums = sums.at[order].set(jnp.where(take, moved, sums[order]), unique_indices=True)
+        return jnp.bool_(True), sums
 
-    state = (jnp.int32(0), sums, jnp.full((k,), -1, jnp.int32))
-    _, sums, _ = lax.while_loop(lambda s: s[0] < n_empty, body, state)
+    _, sums = lax.while_loop(lambda s: ~s[0] & (n_empty > 0), reseed, (jnp.bool_(False), sums))
     return sums
 
 
@@ -65,7 +71,7 @@ def lloyd(blocks: Blocks, c0, active, *, max_iter: int, tol_abs, shards: Shards)
     def body(state):
         i, c, _ = state
         ca = augment_centers(c, active)
-        sums, _ = cluster_stats(blocks, ca, shards, with_inertia=False)
+        sums = cluster_stats(blocks, ca, shards)
         sums = reseed_empty(blocks, ca, sums, active, shards)
         new = update_centers(sums, c)
         moved = jnp.sum((new - c) ** 2, axis=1)

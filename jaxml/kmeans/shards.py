@@ -42,12 +42,12 @@ class Shards:
         """Stack every device's ``x``: ``[count, *x.shape]`` (small arrays only)."""
         return x[None] if self.axis is None else lax.all_gather(x, self.axis)
 
-    def take_rows(self, rows, local_idx, owner):
-        """Rows ``rows[local_idx[t]]`` of the device ``owner[t]``, delivered to every device.
+    def from_owner(self, picked, owner):
+        """Deliver to every device the rows ``picked[t]`` of the device ``owner[t]``.
 
-        rows: [n_local, m]; local_idx, owner: i32[T] -> [T, m]. Non-owners contribute zeros to a psum.
+        picked: [T, m] (each device's own candidates); owner: i32[T] -> [T, m]. Non-owners contribute
+        zeros to a psum.
         """
-        picked = rows[local_idx]
         mine = (owner == self.index())[:, None]
         return self.sum(jnp.where(mine, picked, jnp.zeros_like(picked)))
 
