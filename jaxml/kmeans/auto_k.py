@@ -62,7 +62,7 @@ def _sweep_program(plan: Plan):
         shards = Shards(plan.axis, plan.count)
         blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
-        c0 = initial_centers(plan, blocks, init_arg, mean, shards)
+        c0, _ = initial_centers(plan, blocks, init_arg, mean, shards)
         slots = jnp.arange(k_max)
 
         def fit_k(k):

@@ -97,13 +97,15 @@ def prepare(plan: Plan, x, w, shards: Shards):
 
 
 def initial_centers(plan: Plan, blocks: Blocks, init_arg, mean, shards: Shards):
-    """f32[n_init, k, d] centred starting centres."""
+    """(f32[n_init, k, d] centred starting centres, (row index, owner) i32[n_init, k] of drawn points or None)."""
     if plan.init == "given":
-        return init_arg - mean
+        return init_arg - mean, None
     if plan.init == "k-means++":
-        return jax.vmap(lambda key: kmeans_plusplus(key, blocks, plan.k, shards))(init_arg)
-    xa, w = blocks.xa.reshape(-1, plan.d + 1), blocks.w.reshape(-1)
-    return jax.vmap(lambda key: random_points(key, xa, w, plan.k, plan.n, shards))(init_arg)
+        c, idx, owner = jax.vmap(lambda key: kmeans_plusplus(key, blocks, plan.k, shards))(init_arg)
+    else:
+        xa, w = blocks.xa.reshape(-1, plan.d + 1), blocks.w.reshape(-1)
+        c, idx, owner = jax.vmap(lambda key: random_points(key, xa, w, plan.k, plan.n, shards))(init_arg)
+    return c, (idx, owner)
 
 
 def best_restart(blocks: Blocks, centers, n_iters, active, shards: Shards):
@@ -145,7 +147,7 @@ def _fit_program(plan: Plan):
         shards = Shards(plan.axis, plan.count)
         blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
-        c0 = initial_centers(plan, blocks, init_arg, mean, shards)
+        c0, _ = initial_centers(plan, blocks, init_arg, mean, shards)
         run = functools.partial(lloyd, blocks, active=None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
                                 shards=shards)
         if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
@@ -165,7 +167,8 @@ def _init_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
         blocks, mean, _, _ = prepare(plan, x, w, shards)
-        return (initial_centers(plan, blocks, init_arg, mean, shards) + mean,)
+        _, (idx, owner) = initial_centers(plan, blocks, init_arg, mean, shards)
+        return (jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner),)  # the data rows, bit for bit
 
     return shard_program(plan, per_device, ("",))
 

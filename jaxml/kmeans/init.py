@@ -25,6 +25,19 @@ from jaxml.kmeans.assign import Blocks
 from jaxml.kmeans.shards import Shards
 
 
+def _cumsum_rows(v):
+    """Running sums along the last axis of f32[T, B] as two small triangular matmuls (chunks of c, then
+    chunk offsets): compiles far faster on XLA:CPU than cumsum's log-depth scan, and is as exact."""
+    t, b = v.shape
+    c = math.gcd(b, 64)
+    tri = lambda m: jnp.triu(jnp.ones((m, m), v.dtype))  # tri[i, j] = 1 for i <= j
+    hi = lax.Precision.HIGHEST
+    chunks = v.reshape(t, b // c, c)
+    within = jnp.einsum("tgi,ij->tgj", chunks, tri(c), precision=hi)
+    offsets = jnp.einsum("tg,gh->th", within[:, :, -1], tri(b // c), precision=hi) - within[:, :, -1]
+    return (within + offsets[:, :, None]).reshape(t, b)
+
+
 def _locate(u, weights, shards: Shards):
     """Rows hit by draws u (f32[T] in [0, 1)) on the global running total of ``weights`` (f32[nb, B]).
 
@@ -33,15 +46,16 @@ def _locate(u, weights, shards: Shards):
     located in three levels — device, block, row — so only T blocks of B rows are ever cumsum-ed.
     """
     nb, bsz = weights.shape
+    first_reaching = lambda ends, r: jnp.sum(ends[None, :] < r[:, None], axis=1)  # searchsorted, side="left"
     block_tot = jnp.sum(weights, axis=1)
     totals = shards.gather(jnp.sum(block_tot))
     ends = jnp.cumsum(totals)
     r = u * ends[-1]
-    owner = jnp.clip(jnp.searchsorted(ends, r, side="left"), 0, shards.count - 1).astype(jnp.int32)
+    owner = jnp.minimum(first_reaching(ends, r), shards.count - 1).astype(jnp.int32)
     block_ends = jnp.cumsum(block_tot)
     r = jnp.minimum(r - (ends[owner] - totals[owner]), block_ends[-1])
-    blk = jnp.clip(jnp.searchsorted(block_ends, r, side="left"), 0, nb - 1)
-    row_ends = jnp.cumsum(weights[blk], axis=1)  # f32[T, B]
+    blk = jnp.minimum(first_reaching(block_ends, r), nb - 1)
+    row_ends = _cumsum_rows(weights[blk])  # f32[T, B]
     r = jnp.minimum(r - (block_ends[blk] - block_tot[blk]), row_ends[:, -1])
     row = jnp.minimum(jnp.sum(row_ends < r[:, None], axis=1), bsz - 1)
     return (blk * bsz + row).astype(jnp.int32), owner
@@ -56,7 +70,10 @@ def _sq_dist(xa, xx, cand):
 
 
 def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
-    """Greedy k-means++ centres f32[k, d] from one device's centred, blocked points."""
+    """Greedy k-means++ from one device's centred, blocked points.
+
+    Returns (centres f32[k, d] centred, local flat row index i32[k], owning device i32[k]).
+    """
     xa, w, xx = blocks
     nb, bsz, da = xa.shape
     d = da - 1
@@ -67,9 +84,10 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
     first = shards.from_owner(rows(idx), owner)[:, :d]
     closest = _sq_dist(xa, xx, first)[0]
     centers = jnp.zeros((k, d), xa.dtype).at[0].set(first[0])
+    picks = (jnp.zeros((k,), jnp.int32).at[0].set(idx[0]), jnp.zeros((k,), jnp.int32).at[0].set(owner[0]))
 
     def step(c, state):
-        centers, closest = state
+        centers, closest, picks = state
         u = jax.random.uniform(jax.random.fold_in(key, c), (trials,))
         idx, owner = _locate(u, w * closest, shards)
         cand = shards.from_owner(rows(idx), owner)[:, :d]
@@ -80,14 +98,18 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
         closest = dist[0]
         for t in range(1, trials):
             closest = jnp.where(best == t, dist[t], closest)
-        return centers.at[c].set(cand[best]), closest
+        picks = (picks[0].at[c].set(idx[best]), picks[1].at[c].set(owner[best]))
+        return centers.at[c].set(cand[best]), closest, picks
 
-    centers, _ = lax.fori_loop(1, k, step, (centers, closest))
-    return centers
+    centers, _, (idx, owner) = lax.fori_loop(1, k, step, (centers, closest, picks))
+    return centers, idx, owner
 
 
 def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
-    """k distinct rows drawn without replacement with probability proportional to w: f32[k, d]."""
+    """k distinct rows drawn without replacement with probability proportional to w.
+
+    Returns (centres f32[k, d] as in xa, local flat row index i32[k], owning device i32[k]).
+    """
     n_local, da = xa.shape
     u = jax.random.uniform(key, (n_true,), minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
     u = jnp.pad(u, (0, shards.count * n_local - n_true), constant_values=0.5)
@@ -98,4 +120,5 @@ def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
     owners = jnp.broadcast_to(shards.index(), (m,))
     vals, local, owners = (shards.gather(a).reshape(-1) for a in (vals, local, owners))
     _, pick = lax.top_k(vals, k)
-    return shards.from_owner(xa[local[pick]], owners[pick])[:, : da - 1]
+    idx, owner = local[pick].astype(jnp.int32), owners[pick].astype(jnp.int32)
+    return shards.from_owner(xa[idx], owner)[:, : da - 1], idx, owner
