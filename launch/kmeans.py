@@ -74,12 +74,12 @@ def main(argv):
     if _IMAGE.value:
         thumb = pal.parse_size(_THUMB.value) if _THUMB.value else None
         pixels = pal.load_pixels(_IMAGE.value, thumb)
-        p = pal.palette(pixels, _K.value, auto_k=_AUTO_K.value, k_max=k_max, **args)
-        print(f"{pixels.shape[1]}x{pixels.shape[0]} pixels, k={len(p.colors)}"
-              f"{' (auto)' if _AUTO_K.value else ''}, {int(p.fit.n_iter)} iterations", file=sys.stderr)
-        print("\n".join(p.lines()))
+        p = pal.palette(pixels, _K.value, auto_k=_AUTO_K.value, k_max=k_max, criterion=_CRITERION.value, **args)
         out = _OUT.value or os.path.splitext(_IMAGE.value)[0] + "_palette.png"
         if writer:
+            print(f"{pixels.shape[1]}x{pixels.shape[0]} pixels, k={len(p.colors)}"
+                  f"{' (auto)' if _AUTO_K.value else ''}, {int(p.fit.n_iter)} iterations", file=sys.stderr)
+            print("\n".join(p.lines()))
             from PIL import Image
             Image.fromarray(pal.swatch(p)).save(out)
             print(f"swatch: {out}", file=sys.stderr)

@@ -54,15 +54,15 @@ def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np
         raise ValueError(f"cannot read image {path!r}: {e}") from None
 
 
-def palette(pixels, k: int = 5, *, auto_k: bool = False, k_max: int = 10, n_init: int = 4, seed=0,
-            **kmeans_args) -> Palette:
-    """Palette of ``pixels`` (uint8/float [..., 3] RGB in [0, 255]); ``auto_k`` picks k <= k_max."""
+def palette(pixels, k: int = 5, *, auto_k: bool = False, k_max: int = 10, criterion: str = "ch", n_init: int = 4,
+            seed=0, **kmeans_args) -> Palette:
+    """Palette of ``pixels`` (uint8/float [..., 3] RGB in [0, 255]); ``auto_k`` picks k <= k_max by ``criterion``."""
     rgb = np.asarray(pixels)
     if rgb.ndim < 2 or rgb.shape[-1] != 3:
         raise ValueError(f"pixels must have shape [..., 3] (RGB), got {rgb.shape}")
     x = rgb.reshape(-1, 3).astype(np.float32)
     if auto_k:
-        fit = kmeans_auto_k(x, k_max, n_init=n_init, seed=seed, **kmeans_args).result
+        fit = kmeans_auto_k(x, k_max, criterion=criterion, n_init=n_init, seed=seed, **kmeans_args).result
     else:
         fit = kmeans(x, k, n_init=n_init, seed=seed, **kmeans_args)
     sizes = np.asarray(fit.sizes, dtype=np.float64)
