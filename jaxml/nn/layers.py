@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxml.nn import initializers
+from jaxml.nn import im2col, initializers
 
 ConvImpl = Literal["auto", "xla", "im2col"]
 
@@ -54,36 +54,41 @@ def _same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
 
 def conv2d(params: dict, x: jax.Array, *, stride: int = 1, padding: str = "SAME",
            impl: ConvImpl = "auto") -> jax.Array:
-    """2-D cross-correlation, NHWC in and out: y[n,i,j,o] = b[o] + sum_{a,c,ci} x[n, s*i+a, s*j+c, ci] w[a,c,ci,o].
+    """2-D cross-correlation, NHWC in and out: y[n,i,j,o] = b[o] + sum_{a,c,ci} x[n, s*i+a, s*j+c, ci] w[a,c,ci,o]
+    (x zero-padded by ``padding``: "VALID" none, "SAME" so that ho = ceil(h / s)).
 
-    ``impl="xla"`` calls ``lax.conv_general_dilated``; ``impl="im2col"`` stacks the kh*kw shifted
-    views of x along channels (f32[n, h', w', kh*kw*in]) and does one matmul with w reshaped to
-    f32[kh*kw*in, out]: its gradient is slices/pads plus matmuls, all fast on CPU. Both give the same
-    outputs and gradients (tests/test_nn.py). ``"auto"`` picks by backend (see default_conv_impl).
+    ``impl="xla"`` calls ``lax.conv_general_dilated``; ``impl="im2col"`` multiplies patch matrices
+    (f32[n*ho*wo, kh*kw*in] @ f32[kh*kw*in, out]) built by one gather per chunk of the batch, with a
+    backward that is again patch matmuls — several times faster on CPU (see nn/im2col.py; it defines
+    reverse-mode derivatives only). Both give the same outputs and gradients (tests/test_nn.py,
+    tests/test_conv_speed_paths.py). ``"auto"`` picks by backend (see default_conv_impl).
     """
     w, b = params["w"], params["b"]
     if impl == "auto":
         impl = default_conv_impl()
     if padding not in ("SAME", "VALID"):
         raise ValueError(f"conv2d padding must be 'SAME' or 'VALID', got {padding!r}")
+    if impl not in ("xla", "im2col"):
+        raise ValueError(f"conv2d impl must be 'auto', 'xla' or 'im2col', got {impl!r}")
+    if int(stride) != stride or stride < 1:
+        raise ValueError(f"conv2d stride must be a positive int, got {stride!r}")
+    stride = int(stride)
+    if x.ndim != 4:
+        raise ValueError(f"conv2d expects NHWC input f32[batch, height, width, channels], got shape {x.shape}")
+    kh, kw_, cin, cout = w.shape
+    if x.shape[-1] != cin:
+        raise ValueError(f"conv2d: input has {x.shape[-1]} channels, kernel expects {cin} (x.shape={x.shape})")
     if impl == "xla":
         y = lax.conv_general_dilated(x, w, (stride, stride), padding,
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + b
-    if impl != "im2col":
-        raise ValueError(f"conv2d impl must be 'auto', 'xla' or 'im2col', got {impl!r}")
-    kh, kw_, cin, cout = w.shape
-    if x.shape[-1] != cin:
-        raise ValueError(f"conv2d: input has {x.shape[-1]} channels, kernel expects {cin} (x.shape={x.shape})")
     if padding == "SAME":
-        ph, pw = _same_pads(x.shape[1], kh, stride), _same_pads(x.shape[2], kw_, stride)
-        x = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))
-    h_out = (x.shape[1] - kh) // stride + 1
-    w_out = (x.shape[2] - kw_) // stride + 1
-    cols = [x[:, a:a + stride * (h_out - 1) + 1:stride, c:c + stride * (w_out - 1) + 1:stride, :]
-            for a in range(kh) for c in range(kw_)]
-    patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]
-    return patches @ w.reshape(kh * kw_ * cin, cout) + b
+        pads = (_same_pads(x.shape[1], kh, stride), _same_pads(x.shape[2], kw_, stride))
+    else:
+        pads = ((0, 0), (0, 0))
+        if x.shape[1] < kh or x.shape[2] < kw_:
+            raise ValueError(f"conv2d 'VALID': kernel {kh}x{kw_} is larger than the input {x.shape[1:3]}")
+    return im2col.conv(x, w, stride, pads) + b
 
 
 # ----------------------------------------------------------------------------- pooling, flatten
