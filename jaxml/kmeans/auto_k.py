@@ -60,9 +60,9 @@ def _sweep_program(plan: Plan):
 
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
-        blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
+        blocks, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
-        c0, _ = initial_centers(plan, blocks, init_arg, mean, shards)
+        c0, _ = initial_centers(plan, blocks, init_arg, shards)
         slots = jnp.arange(k_max)
 
         def fit_k(k):
@@ -77,7 +77,7 @@ def _sweep_program(plan: Plan):
         c, active = centers[k - 1], slots < k
         labels, within, sizes = final_assignment(blocks, c, active, shards)
         inertia = jnp.sum(within)
-        return (k, curve, score, c + mean, labels, inertia, sizes, within, total_ss - inertia, total_ss,
+        return (k, curve, score, c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss,
                 n_iters[k - 1])
 
     return shard_program(plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""))

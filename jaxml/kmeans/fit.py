@@ -2,7 +2,8 @@
 
 Program (per device; ``shard_map`` over the ``data`` axis when a mesh is given):
     mean  = sum_i w_i x_i / sum_i w_i                  (psum of d + 1 numbers)
-    x    <- x - mean, padded with 0-weight rows to count * nb * B rows, blocked B rows at a time
+    x     viewed as blocks of B rows (padded with 0-weight rows only when no B near the target
+          divides the rows per device), centred on the fly block by block
     c0    = init for each of R restarts                 (vmap over keys, or the given centres)
     c^R   = Lloyd for each restart                       (vmap: all restarts advance together)
     best  = argmin_r inertia(c^r)                        (on device)
@@ -23,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
 from jaxml.kmeans import assign
-from jaxml.kmeans.assign import Blocks, augment_centers, final_assignment
+from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.init import kmeans_plusplus, random_points
 from jaxml.kmeans.lloyd import lloyd
 from jaxml.kmeans.shards import Shards
@@ -72,45 +73,56 @@ class Plan:
 
 
 def default_block(k: int) -> int:
-    """Rows per block: a k x B score tile of ~256 KiB stays in a core's L2 cache (measured on CPU)."""
+    """Rows per block: a k x B score tile of ~128 KiB stays in a core's L2 cache (measured on CPU)."""
     return int(min(8192, max(256, 2 ** round(math.log2(32768 / max(k, 1))))))
+
+
+def _divisor_near(n: int, target: int) -> int | None:
+    """The divisor of n in [target / 2, 2 * target] closest to target, if any (blocks then need no padding)."""
+    for step in range(target):
+        for b in (target - step, target + step):
+            if target // 2 <= b <= 2 * target and b > 0 and n % b == 0:
+                return b
+    return None
 
 
 def make_plan(n, d, k, *, n_init, init, block_size, mesh) -> Plan:
     count = 1 if mesh is None else mesh.devices.size
     per_device = -(-n // count)
-    block = block_size or default_block(k)
-    block = max(8, min(block, -(-per_device // 8) * 8))
+    target = block_size or default_block(k)
+    if n % count == 0 and per_device <= target:
+        block = per_device  # one block, no padding
+    else:
+        block = (_divisor_near(per_device, target) if n % count == 0 else None) or min(target, -(-per_device // 8) * 8)
     return Plan(n, d, k, n_init, init, block, -(-per_device // block), mesh)
 
 
 def prepare(plan: Plan, x, w, shards: Shards):
-    """Centre (weighted mean), augment with a 1 column, block. Returns (Blocks, mean, total_ss, weight)."""
+    """Weighted mean and blocked views of this device's points. Returns (Blocks, total_ss, total weight).
+
+    x is only reshaped (a view); ||x - mean||^2 (f32[nb, B]) is the one per-point array computed."""
     weight = shards.sum(jnp.sum(w))
-    mean = shards.sum(w @ x) / weight
-    xc = x - mean
-    xx = jnp.sum(xc * xc, axis=1)
-    xa = jnp.concatenate([xc, jnp.ones_like(xc[:, :1])], axis=1)
+    mean = shards.sum(jnp.dot(w, x, precision=assign.HIGHEST)) / weight
     nb, bsz = plan.n_blocks, plan.block
-    blocks = Blocks(xa.reshape(nb, bsz, plan.d + 1), w.reshape(nb, bsz), xx.reshape(nb, bsz))
-    return blocks, mean, shards.sum(w @ xx), weight
+    xb, wb = x.reshape(nb, bsz, plan.d), w.reshape(nb, bsz)
+    xx = jnp.sum((xb - mean) ** 2, axis=2)
+    return Blocks(xb, wb, xx, mean), shards.sum(jnp.sum(wb * xx)), weight
 
 
-def initial_centers(plan: Plan, blocks: Blocks, init_arg, mean, shards: Shards):
+def initial_centers(plan: Plan, blocks: Blocks, init_arg, shards: Shards):
     """(f32[n_init, k, d] centred starting centres, (row index, owner) i32[n_init, k] of drawn points or None)."""
     if plan.init == "given":
-        return init_arg - mean, None
+        return init_arg - blocks.mean, None
     if plan.init == "k-means++":
         c, idx, owner = jax.vmap(lambda key: kmeans_plusplus(key, blocks, plan.k, shards))(init_arg)
     else:
-        xa, w = blocks.xa.reshape(-1, plan.d + 1), blocks.w.reshape(-1)
-        c, idx, owner = jax.vmap(lambda key: random_points(key, xa, w, plan.k, plan.n, shards))(init_arg)
+        c, idx, owner = jax.vmap(lambda key: random_points(key, blocks, plan.k, plan.n, shards))(init_arg)
     return c, (idx, owner)
 
 
 def best_restart(blocks: Blocks, centers, n_iters, active, shards: Shards):
     """The restart of least inertia (first on ties): (f32[k, d], i32[], f32[] inertia)."""
-    inertia = jax.vmap(lambda c: assign.inertia(blocks, augment_centers(c, active), shards))(centers)
+    inertia = jax.vmap(lambda c: assign.inertia(blocks, c, assign.half_norms(c, active), shards))(centers)
     best = jnp.argmin(inertia)
     return centers[best], n_iters[best], inertia[best]
 
@@ -123,8 +135,9 @@ def shard_program(plan: Plan, per_device, out_specs):
     """
     def program(x, w, init_arg, knobs):
         pad = plan.padded - plan.n
-        x = jnp.pad(x, ((0, pad), (0, 0)))
-        w = jnp.pad(w, (0, pad))
+        if pad:  # a copy of the points; make_plan avoids it when it can
+            x = jnp.pad(x, ((0, pad), (0, 0)))
+            w = jnp.pad(w, (0, pad))
         if plan.mesh is None:
             out = per_device(x, w, init_arg, knobs)
         else:
@@ -145,9 +158,9 @@ def lloyd_knobs(max_iter: int, tol: float) -> dict:
 def _fit_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
-        blocks, mean, total_ss, weight = prepare(plan, x, w, shards)
+        blocks, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
-        c0, _ = initial_centers(plan, blocks, init_arg, mean, shards)
+        c0, _ = initial_centers(plan, blocks, init_arg, shards)
         run = functools.partial(lloyd, blocks, active=None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
                                 shards=shards)
         if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
@@ -157,7 +170,7 @@ def _fit_program(plan: Plan):
             c, n_iter, _ = best_restart(blocks, centers, n_iters, None, shards)
         labels, within, sizes = final_assignment(blocks, c, None, shards)
         inertia = jnp.sum(within)
-        return c + mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
+        return c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
 
     return shard_program(plan, per_device, ("", "data", "", "", "", "", "", ""))
 
@@ -166,8 +179,8 @@ def _fit_program(plan: Plan):
 def _init_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
-        blocks, mean, _, _ = prepare(plan, x, w, shards)
-        _, (idx, owner) = initial_centers(plan, blocks, init_arg, mean, shards)
+        blocks, _, _ = prepare(plan, x, w, shards)
+        _, (idx, owner) = initial_centers(plan, blocks, init_arg, shards)
         return (jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner),)  # the data rows, bit for bit
 
     return shard_program(plan, per_device, ("",))

@@ -61,56 +61,58 @@ def _locate(u, weights, shards: Shards):
     return (blk * bsz + row).astype(jnp.int32), owner
 
 
-def _sq_dist(xa, xx, cand):
-    """||x - cand||^2 for all candidates and rows: f32[..., d+1], f32[...], f32[T, d] -> f32[T, ...]."""
-    cand_a = jnp.concatenate([cand, jnp.zeros_like(cand[:, :1])], axis=1)  # the 1 column contributes 0
-    cross = lax.dot_general(cand_a, xa, (((1,), (xa.ndim - 1,)), ((), ())), precision=lax.Precision.HIGHEST)
-    sq = jnp.sum(cand * cand, axis=1).reshape((-1,) + (1,) * xx.ndim)
-    return jnp.maximum(xx + sq - 2.0 * cross, 0.0)
+def _block_dist(x, xx, mean, cand):
+    """||x - mean - cand||^2 for one block and T centred candidates: f32[B, d], f32[B], f32[d], f32[T, d] -> f32[T, B]."""
+    cross = lax.dot_general(cand, x - mean, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return jnp.maximum(xx + jnp.sum(cand * cand, axis=1)[:, None] - 2.0 * cross, 0.0)
 
 
 def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
-    """Greedy k-means++ from one device's centred, blocked points.
+    """Greedy k-means++ from one device's blocked points.
 
-    Returns (centres f32[k, d] centred, local flat row index i32[k], owning device i32[k]).
+    Returns (centres f32[k, d] centred, local flat row index i32[k], owning device i32[k]). Each step
+    is two passes over the blocks (potentials of the T candidates, then the new nearest distances),
+    so nothing of size T x n is stored.
     """
-    xa, w, xx = blocks
-    nb, bsz, da = xa.shape
-    d = da - 1
-    rows = lambda idx: xa[idx // bsz, idx % bsz]  # 2-D: a flat view would be copied into the loop
+    x, w, xx, mean = blocks
     trials = 2 + int(math.log(k))
     key0, key = jax.random.split(key)
     idx, owner = _locate(jax.random.uniform(key0, (1,)), w, shards)
-    first = shards.from_owner(rows(idx), owner)[:, :d]
-    closest = _sq_dist(xa, xx, first)[0]
-    centers = jnp.zeros((k, d), xa.dtype).at[0].set(first[0])
+    first = shards.from_owner(blocks.point(idx)[0], owner)
+    _, closest = lax.scan(lambda _, b: (None, _block_dist(b[0], b[1], mean, first)[0]), None, (x, xx))
+    centers = jnp.zeros((k, x.shape[-1]), x.dtype).at[0].set(first[0])
     picks = (jnp.zeros((k,), jnp.int32).at[0].set(idx[0]), jnp.zeros((k,), jnp.int32).at[0].set(owner[0]))
+
+    def potentials(cand, closest):
+        def body(pots, b):
+            xb, wb, xxb, cb = b
+            return pots + jnp.minimum(cb, _block_dist(xb, xxb, mean, cand)) @ wb, None
+        pots, _ = lax.scan(body, jnp.zeros((cand.shape[0],), x.dtype), (x, w, xx, closest))
+        return shards.sum(pots)
 
     def step(c, state):
         centers, closest, picks = state
         u = jax.random.uniform(jax.random.fold_in(key, c), (trials,))
         idx, owner = _locate(u, w * closest, shards)
-        cand = shards.from_owner(rows(idx), owner)[:, :d]
-        dist = jnp.minimum(closest, _sq_dist(xa, xx, cand))  # f32[T, nb, B]
-        pots = shards.sum(jnp.sum(dist * w, axis=(1, 2)))
-        best = jnp.argmin(pots)
-        # dist[best] without a gather (vmap) or a reduction over the leading axis (slow on XLA:CPU).
-        closest = dist[0]
-        for t in range(1, trials):
-            closest = jnp.where(best == t, dist[t], closest)
+        cand = shards.from_owner(blocks.point(idx)[0], owner)
+        best = jnp.argmin(potentials(cand, closest))
+        chosen = cand[best]
+        _, closest = lax.scan(lambda _, b: (None, jnp.minimum(b[2], _block_dist(b[0], b[1], mean, chosen[None])[0])),
+                              None, (x, xx, closest))
         picks = (picks[0].at[c].set(idx[best]), picks[1].at[c].set(owner[best]))
-        return centers.at[c].set(cand[best]), closest, picks
+        return centers.at[c].set(chosen), closest, picks
 
     centers, _, (idx, owner) = lax.fori_loop(1, k, step, (centers, closest, picks))
     return centers, idx, owner
 
 
-def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
+def random_points(key, blocks: Blocks, k: int, n_true: int, shards: Shards):
     """k distinct rows drawn without replacement with probability proportional to w.
 
-    Returns (centres f32[k, d] as in xa, local flat row index i32[k], owning device i32[k]).
+    Returns (centres f32[k, d] centred, local flat row index i32[k], owning device i32[k]).
     """
-    n_local, da = xa.shape
+    w = blocks.w.reshape(-1)
+    n_local = w.shape[0]
     u = jax.random.uniform(key, (n_true,), minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
     u = jnp.pad(u, (0, shards.count * n_local - n_true), constant_values=0.5)
     u = lax.dynamic_slice(u, (shards.index() * n_local,), (n_local,))
@@ -121,4 +123,4 @@ def random_points(key, xa, w, k: int, n_true: int, shards: Shards):
     vals, local, owners = (shards.gather(a).reshape(-1) for a in (vals, local, owners))
     _, pick = lax.top_k(vals, k)
     idx, owner = local[pick].astype(jnp.int32), owners[pick].astype(jnp.int32)
-    return shards.from_owner(xa[idx], owner)[:, : da - 1], idx, owner
+    return shards.from_owner(blocks.point(idx)[0], owner), idx, owner

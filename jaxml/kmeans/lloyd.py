@@ -19,11 +19,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxml.kmeans.assign import Blocks, augment_centers, cluster_stats, farthest_points
+from jaxml.kmeans.assign import Blocks, cluster_stats, farthest_points, half_norms
 from jaxml.kmeans.shards import Shards
 
 
-def reseed_empty(blocks: Blocks, ca, sums, active, shards: Shards):
+def reseed_empty(blocks: Blocks, c, h, sums, active, shards: Shards):
     """Give every empty active cluster the farthest remaining point; sums: f32[k, d+1] (weights last).
 
     Only when some cluster is empty (a while_loop of at most one trip, so a batch of restarts under
@@ -41,10 +41,10 @@ def reseed_empty(blocks: Blocks, ca, sums, active, shards: Shards):
     def reseed(state):
         _, sums = state
         # Tie the pass to the loop state, or XLA hoists it out of the (usually 0-trip) loop.
-        live_ca, sums = lax.optimization_barrier((ca, sums))
-        _, _, label, rows, w = farthest_points(blocks, live_ca, k, shards)
+        live_h, sums = lax.optimization_barrier((h, sums))
+        _, _, label, rows, w = farthest_points(blocks, c, live_h, k, shards)
         take = (ar < n_empty)[:, None]
-        moved = jnp.where(take, w[:, None] * rows, 0.0)  # w * [x, 1] of the e-th farthest point
+        moved = jnp.where(take, w[:, None] * jnp.concatenate([rows, jnp.ones_like(rows[:, :1])], 1), 0.0)
         sums = sums - jax.ops.segment_sum(moved, label, k)  # leaves its old (non-empty) cluster
         sums = sums.at[order].set(jnp.where(take, moved, sums[order]), unique_indices=True)
         return jnp.bool_(True), sums
@@ -70,9 +70,9 @@ def lloyd(blocks: Blocks, c0, active, *, max_iter: int, tol_abs, shards: Shards)
 
     def body(state):
         i, c, _ = state
-        ca = augment_centers(c, active)
-        sums = cluster_stats(blocks, ca, shards)
-        sums = reseed_empty(blocks, ca, sums, active, shards)
+        h = half_norms(c, active)
+        sums = cluster_stats(blocks, c, h, shards)
+        sums = reseed_empty(blocks, c, h, sums, active, shards)
         new = update_centers(sums, c)
         moved = jnp.sum((new - c) ** 2, axis=1)
         shift = jnp.sum(moved if active is None else jnp.where(active, moved, 0.0))
