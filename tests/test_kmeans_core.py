@@ -82,3 +82,45 @@ def test_auto_k_finds_k_on_separated_blobs():
     x = _blobs(3000, 2, 4, 7, std=0.5)
     r = kmeans_auto_k(x, k_max=8)
     assert int(r.k) == 4
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_compacting_batch_steps_every_run_as_alone(sharded):
+    """lloyd_batch (runs that finish drop out of the stepped batch) == each run's own while_loop, for every
+    run: centres and iteration counts, with runs that need very different numbers of iterations, a
+    max_iter cap that stops some of them, and per-run active masks (the auto-k sweep's case)."""
+    from jaxml.kmeans import lloyd as lloyd_lib
+    from jaxml.kmeans.fit import make_plan, prepare
+    from jaxml.kmeans.shards import Shards
+
+    x = _blobs(4000, 3, 8, 5, std=4.0)
+    rng = np.random.default_rng(1)
+    r, k = 7, 8
+    c0 = np.stack([x[rng.choice(len(x), k, replace=False)] for _ in range(r)])
+    active = np.arange(k)[None, :] < np.array([8, 3, 8, 5, 8, 2, 8])[:, None]
+    assert lloyd_lib.batch_sizes(r) == (1, 2, 4, 7)
+    mesh = parallel.data_mesh() if sharded else None
+    plan = make_plan(len(x), 3, k, n_init=r, init="given", block_size=256, mesh=mesh)
+
+    def per_device(xs, ws, c0, active):
+        shards = Shards(plan.axis, plan.count)
+        blocks, _, _ = prepare(plan, xs, ws, shards)
+        c0 = c0 - blocks.mean
+        kw = dict(max_iter=jax.numpy.int32(25), tol_abs=1e-3, shards=shards)
+        together = lloyd_lib.lloyd_batch(blocks, c0, active, **kw)
+        alone = [lloyd_lib.lloyd(blocks, c0[i], active[i], **kw) for i in range(r)]
+        return together, alone
+
+    w = np.ones(len(x), np.float32)
+    if mesh is None:
+        run = jax.jit(per_device)
+    else:
+        from jax.sharding import PartitionSpec as P
+        run = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("data"), P("data"), P(), P()),
+                                    out_specs=P(), check_vma=False))
+    (c, n_iter), alone = run(x, w, c0, active)
+    iters = [int(a[1]) for a in alone]
+    assert len(set(iters)) >= 3 and max(iters) == 25 and min(iters) < 25, iters  # the runs really differ
+    np.testing.assert_array_equal(np.asarray(n_iter), iters)
+    for i, (ci, _) in enumerate(alone):
+        np.testing.assert_allclose(np.asarray(c[i]), np.asarray(ci), rtol=1e-6, atol=1e-5)

@@ -24,7 +24,7 @@ from jaxml.kmeans import validate
 from jaxml.kmeans.assign import final_assignment
 from jaxml.kmeans.fit import (KMeansResult, Plan, best_restart, init_argument, initial_centers, lloyd_knobs,
                               make_plan, prepare, shard_program)
-from jaxml.kmeans.lloyd import lloyd
+from jaxml.kmeans.lloyd import lloyd_batch
 from jaxml.kmeans.shards import Shards
 
 CRITERIA = ("ch", "drop")
@@ -64,15 +64,18 @@ def _sweep_program(plan: Plan):
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0, _ = initial_centers(plan, blocks, init_arg, shards)
         slots = jnp.arange(k_max)
-
-        def fit_k(k):
-            active = slots < k
-            run = functools.partial(lloyd, blocks, active=active, max_iter=knobs["max_iter"], tol_abs=tol_abs,
-                                    shards=shards)
-            centers, n_iters = jax.vmap(run)(c0)
-            return best_restart(blocks, centers, n_iters, active, shards)
-
-        centers, n_iters, curve = jax.vmap(fit_k)(jnp.arange(1, k_max + 1))
+        n_init = c0.shape[0]
+        # Every (k, restart) pair is one run of the compacting batch: a run stops being stepped as soon as
+        # it converges, whatever its k (small k converge in a few iterations, large k take longer).
+        ks = jnp.repeat(jnp.arange(1, k_max + 1), n_init)                       # i32[k_max * n_init]
+        active = slots[None, :] < ks[:, None]                                   # bool[k_max * n_init, k_max]
+        starts = jnp.tile(c0, (k_max, 1, 1))                                    # run j: restart j % n_init
+        centers, n_iters = lloyd_batch(blocks, starts, active, max_iter=knobs["max_iter"], tol_abs=tol_abs,
+                                       shards=shards)
+        centers = centers.reshape((k_max, n_init) + centers.shape[1:])
+        n_iters = n_iters.reshape(k_max, n_init)
+        centers, n_iters, curve = jax.vmap(lambda c, n, a: best_restart(blocks, c, n, a, shards))(
+            centers, n_iters, slots[None, :] < jnp.arange(1, k_max + 1)[:, None])
         k, score = choose_k(curve, total_ss, weight, knobs["criterion"], knobs["min_drop"])
         c, active = centers[k - 1], slots < k
         labels, within, sizes = final_assignment(blocks, c, active, shards)

@@ -26,7 +26,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 from jaxml.kmeans import assign
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.init import kmeans_plusplus, random_points
-from jaxml.kmeans.lloyd import lloyd
+from jaxml.kmeans.lloyd import lloyd, lloyd_batch
 from jaxml.kmeans.shards import Shards
 from jaxml.kmeans import validate
 
@@ -166,7 +166,8 @@ def _fit_program(plan: Plan):
         if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
             c, n_iter = run(c0[0])
         else:
-            centers, n_iters = jax.vmap(run)(c0)
+            centers, n_iters = lloyd_batch(blocks, c0, None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
+                                           shards=shards)
             c, n_iter, _ = best_restart(blocks, centers, n_iters, None, shards)
         labels, within, sizes = final_assignment(blocks, c, None, shards)
         inertia = jnp.sum(within)
