@@ -98,4 +98,65 @@ def test_population_fields_are_checked():
     other.model.widths = (8,)                                   # changes shapes: not allowed
     with pytest.raises(config_lib.ConfigError, match=r"member 1 differs from member 0 in \['model.widths'\]"):
         population.check_population([c, other])
-    assert population.unsupported_fields(["optimizer.lr", "model.dropout", "seed"]) == ["model.dropout"]
+    assert population.unsupported_fields(["optimizer.lr", "model.dropout", "seed", "model.widths", "model.layers"]) == [
+        "model.widths", "model.layers"]
+
+
+def test_population_varies_dropout_rates_exactly():
+    """Members differing only in dropout rates (and seed): the population model built from member 0 with
+    hp.dropout == each member's own model (its own spec's rates) stepped alone; and rates of 0.0 vs 0.5
+    really change the step (the override is used)."""
+    rates = [(0.0, 0.1), (0.5, 0.3), (0.25, 0.0)]
+    spec = lambda r: ("flatten", "dense:8", "act", f"dropout:{r[0]}", "dense:6", "act", f"dropout:{r[1]}")  # noqa: E731
+    models = [mlp.make(input_shape=(5,), layers=spec(r), num_outputs=3) for r in rates]
+    objective = objectives.get("softmax_xent")
+    cfg = _opt_cfg(name="sgd", lr=0.1)
+    n = len(rates)
+    hp = population.Hparams(jnp.full((n,), 0.1), jnp.zeros((n,)), jnp.zeros((n,)), jnp.asarray([0, 1, 2], jnp.int32),
+                            jnp.asarray(rates, jnp.float32))
+    opt = population.member_optimizer(cfg, 10)
+    states = population.init_population(models[0], opt, hp)
+    init = jax.device_get(states)
+    step = population.make_population_step(models[0], objective, opt, shared_batch=True, use_l1=False, use_l2=False)
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.normal(size=(32, 5)).astype(np.float32), "y": rng.integers(0, 3, 32).astype(np.int32)}
+               for _ in range(2)]
+    for b in batches:
+        states, _ = step(states, hp, b, jnp.ones(n, bool))
+    final = jax.device_get(states)
+    ref_opt = optim.make_optimizer(cfg, 10)
+    for i in range(n):
+        ref_step = jax.jit(step_lib.make_train_step(models[i], objective, ref_opt, seed=i))
+        params = jax.tree.map(lambda a: a[i], init.params)
+        st = TrainState(np.int32(0), params, {}, ref_opt.init(params))
+        for b in batches:
+            st, _ = ref_step(st, b)
+        for a, r in zip(jax.tree.leaves(jax.tree.map(lambda a: a[i], final.params)), jax.tree.leaves(st.params)):
+            np.testing.assert_allclose(a, r, atol=1e-6, rtol=1e-6)
+    # the same members with member 0's rates everywhere end elsewhere: the override is not a no-op
+    same = hp._replace(dropout=jnp.asarray([rates[0]] * n, jnp.float32))
+    states2 = population.init_population(models[0], opt, hp)
+    for b in batches:
+        states2, _ = step(states2, same, b, jnp.ones(n, bool))
+    moved = jax.device_get(states2.params)
+    assert not np.allclose(moved["dense_0"]["w"][1], final.params["dense_0"]["w"][1])
+
+
+def test_population_configs_may_differ_in_dropout_rates_only():
+    c = config_lib.base_config()
+    c.model.name, c.model.widths, c.model.dropout, c.data.name = "mlp", (4,), 0.1, "blobs"
+    other = ml_collections.ConfigDict(c.to_dict())
+    other.model.dropout = 0.4                                   # a rate: allowed
+    population.check_population([c, other])
+    assert population.member_spec(other)[1] == (0.4,)
+    other.model.dropout = 0.0                                   # removes the dropout layer: not allowed
+    with pytest.raises(config_lib.ConfigError, match="dropout"):
+        population.check_population([c, other])
+    c.model.widths, other.model.widths = (), ()
+    c.model.layers = ("flatten", "dense:4", "act", "dropout:0.1")
+    other.model.layers = ("flatten", "dense:4", "act", "dropout:0.3")    # rates inside a layer spec: allowed
+    other.model.dropout = 0.1
+    population.check_population([c, other])
+    other.model.layers = ("flatten", "dense:5", "act", "dropout:0.3")    # a width: not allowed
+    with pytest.raises(config_lib.ConfigError, match="model.layers"):
+        population.check_population([c, other])

@@ -174,6 +174,28 @@ def test_sweep_on_blobs_population_equals_trial_by_trial(tmp_path):
         assert (tmp_path / d / "results.md").exists()
 
 
+def test_sweep_over_dropout_rates_is_one_population_unless_a_rate_removes_the_layer(tmp_path):
+    """model.dropout of a widths MLP: rates 0.1 / 0.3 train as one population with the same numbers as
+    trial by trial; a grid holding 0.0 (no dropout layer: other shapes) falls back to trial by trial."""
+    c = _blobs_config()
+    c.model.dropout = 0.1
+    kw = dict(mode="grid", grid_points=2, metric="accuracy", split="test", patience=0)
+    logs = []
+    pop = search.run_sweep(c, str(tmp_path / "pop"), "model.dropout=choice(0.1,0.3)", population="auto",
+                           log=logs.append, **kw)
+    seq = search.run_sweep(c, str(tmp_path / "seq"), "model.dropout=choice(0.1,0.3)", population="never",
+                           log=lambda s: None, **kw)
+    assert any("one vmapped population per round" in m for m in logs) and not any("one by one" in m for m in logs)
+    by_rate = lambda ranked: {t.params["model.dropout"]: t.outcome for t in ranked}  # noqa: E731
+    for rate, o in by_rate(pop).items():
+        assert o.metrics["loss"] == pytest.approx(by_rate(seq)[rate].metrics["loss"], rel=1e-5)
+    logs.clear()
+    mixed = search.run_sweep(c, str(tmp_path / "mixed"), "model.dropout=choice(0.0,0.3)", population="auto",
+                             log=logs.append, **kw)
+    assert any("trials run one by one" in m and "dropout" in m for m in logs), logs
+    assert {t.params["model.dropout"] for t in mixed} == {0.0, 0.3} and all(t.outcome.status != "failed" for t in mixed)
+
+
 def test_sweep_refuses_population_for_shape_fields_and_bad_split(tmp_path):
     c = _blobs_config()
     with pytest.raises(search.SpaceError, match=r"--population=always: \['data.batch_size'\] cannot vary"):

@@ -52,6 +52,14 @@ def parse_token(token: str) -> tuple[str, tuple]:
     return name, values
 
 
+def split_dropout(spec: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(the spec with every dropout rate replaced by "R", the rates in order): two specs with equal first
+    parts build models of the same shapes that differ only in dropout rates."""
+    parsed = [parse_token(t) for t in spec]
+    blank = tuple("dropout:R" if kind == "dropout" else token for (kind, _), token in zip(parsed, spec))
+    return blank, tuple(float(args[0]) for kind, args in parsed if kind == "dropout")
+
+
 def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dict[str, int], *,
           activation: str = "relu", initializer: str = "glorot_uniform", bn_momentum: float = 0.99,
           conv_impl: str = "auto", conv_padding: str = "SAME") -> Model:
@@ -119,8 +127,17 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
     def init_state():
         return {lname: layers.init_batch_norm(*args)[1] for kind, lname, args in plan if kind == "bn"}
 
-    def apply(params, x, *, state=None, train=False, key=None, axis_name=None):
+    n_dropout = sum(kind == "dropout" for kind, _, _ in plan)
+
+    def apply(params, x, *, state=None, train=False, key=None, axis_name=None, dropout_rates=None):
+        """The model contract's apply; ``dropout_rates`` (optional, f32[L] or a length-L sequence, may be
+        traced) replaces the rates of the spec's L dropout layers, in order — a vmapped population of
+        members that differ only in their dropout rates (train/population.py)."""
         state = init_state() if state is None else state
+        if dropout_rates is not None and len(dropout_rates) != n_dropout:
+            raise ValueError(f"model {name}: dropout_rates has {len(dropout_rates)} entries, the spec has "
+                             f"{n_dropout} dropout layers")
+        d = 0
         new_state = {}
         if x.shape[1:] != tuple(input_shape) and x.ndim == 2 and len(input_shape) > 1:
             x = x.reshape((x.shape[0],) + tuple(input_shape))
@@ -135,7 +152,9 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
                 x, new_state[lname] = layers.batch_norm(params[lname], state[lname], x, train=train,
                                                         momentum=bn_momentum, axis_name=axis_name)
             elif kind == "dropout":
-                x = layers.dropout(x, args[0], train=train,
+                rate = args[0] if dropout_rates is None else dropout_rates[d]
+                d += 1
+                x = layers.dropout(x, rate, train=train,
                                    key=None if key is None else jax.random.fold_in(key, i))
             elif kind == "flatten":
                 x = layers.flatten(x)

@@ -1,7 +1,8 @@
 """Vmapped population training: N models that differ only in shape-free hyperparameters train as one.
 
-Member i of a population has its own learning rate lr_i, penalties l1_i, l2_i and seed s_i; every
-other config field is shared. Member i minimises, exactly as ``train/step.py`` does for one model,
+Member i of a population has its own learning rate lr_i, penalties l1_i, l2_i, seed s_i and dropout
+rates r_i (f32[L], one per dropout layer of the MLP/CNN spec: ``model.dropout`` of a widths-built MLP,
+or the ``dropout:R`` tokens of ``model.layers``); every other config field is shared. Member i minimises, exactly as ``train/step.py`` does for one model,
 
     L_i(θ_i) = Σ_b m_b ℓ(f(θ_i; x_b), y_b) / Σ_b m_b  +  l1_i Σ|w|  +  l2_i Σ w²       (kernels w only)
     θ_i ← θ_i + lr_i · u_i(∇L_i)        u_i: the config's optax update at unit learning rate
@@ -16,12 +17,12 @@ Shapes: params, model state and optimizer state are stacked along a leading memb
 when all members share one seed and stacked (``x: f32[N, B, ...]``) otherwise. One jitted
 ``jax.vmap`` of the member step trains all N; one vmapped eval step evaluates all N.
 
-Not vmappable here: the dropout rate (``jaxml/models/sequential.py`` bakes the rate of each
-``dropout:R`` token into ``apply`` as a Python float; it would need an ``hparams`` override),
-anything that changes shapes (widths, batch size) and anything that changes the optimizer's kind.
+Not vmappable: anything that changes shapes (widths, batch size, whether a dropout layer exists)
+and anything that changes the optimizer's kind.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import NamedTuple, Sequence
@@ -33,13 +34,15 @@ import numpy as np
 import optax
 
 from jaxml import data, losses
+from jaxml.models import mlp, sequential
 from jaxml.data import pipeline
 from jaxml.train import config as config_lib, objectives, optim, reports, step as step_lib
 from jaxml.train.loop import _EarlyStopping, _mean_metrics, build_model
 from jaxml.train.metrics_log import MetricsLog
 from jaxml.train.state import TrainState, params_sha256
 
-POPULATION_FIELDS = ("optimizer.lr", "regularization.l1", "regularization.l2", "seed")
+POPULATION_FIELDS = ("optimizer.lr", "regularization.l1", "regularization.l2", "seed", "model.dropout",
+                     "model.layers")  # model.layers: only its dropout rates (check_population)
 
 
 class Hparams(NamedTuple):
@@ -48,11 +51,25 @@ class Hparams(NamedTuple):
     l1: jax.Array     # f32
     l2: jax.Array     # f32
     seed: jax.Array   # int32
+    dropout: jax.Array | None = None  # f32[N, L]: the rates of the L dropout layers (None: the spec's own)
+
+
+def member_spec(config) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(layer spec with dropout rates blanked, dropout rates) of an MLP/CNN config; ((), ()) for other models."""
+    m = config.model
+    if m.name == "cnn" or (m.name == "mlp" and m.get("layers")):
+        return sequential.split_dropout(tuple(m.layers))
+    if m.name == "mlp":
+        return sequential.split_dropout(mlp.spec_from_widths(tuple(m.get("widths", ())),
+                                                             batch_norm=bool(m.get("batch_norm", False)),
+                                                             dropout=float(m.get("dropout", 0.0))))
+    return (), ()
 
 
 def unsupported_fields(fields: Sequence[str]) -> list[str]:
     """The fields of ``fields`` a population cannot vary (they need separate runs)."""
-    return [f for f in fields if f not in POPULATION_FIELDS]
+    # model.layers may hold dropout rates only, but a sweep over it usually changes shapes: run separately.
+    return [f for f in fields if f not in POPULATION_FIELDS or f == "model.layers"]
 
 
 def member_optimizer(opt_cfg, total_steps: int) -> optax.GradientTransformation:
@@ -86,8 +103,8 @@ def init_population(model, optimizer, hp: Hparams) -> TrainState:
 
 def make_member_step(model, objective, optimizer, *, use_l1: bool = True, use_l2: bool = True):
     """``member_step(state, hp, batch, active) -> (state, metric sums)`` for ONE member (scalars in hp);
-    the maths of ``step.make_train_step`` with l1/l2/seed traced. An inactive member (stopped early or
-    diverged) keeps its state unchanged."""
+    the maths of ``step.make_train_step`` with l1/l2/seed (and dropout rates, when ``hp.dropout`` is
+    given) traced. An inactive member (stopped early or diverged) keeps its state unchanged."""
     def member_step(state: TrainState, hp: Hparams, batch: dict, active):
         key = jax.random.fold_in(jax.random.key(hp.seed), state.step)
         mask = batch.get("mask")
@@ -95,7 +112,9 @@ def make_member_step(model, objective, optimizer, *, use_l1: bool = True, use_l2
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
 
         def loss_fn(params):
-            outputs, new_model_state = model.apply(params, batch["x"], state=state.model_state, train=True, key=key)
+            rates = {} if hp.dropout is None else {"dropout_rates": hp.dropout}
+            outputs, new_model_state = model.apply(params, batch["x"], state=state.model_state, train=True, key=key,
+                                                   **rates)
             loss_pe, metrics_pe = objective(outputs, batch)
             sums = {k: jnp.sum(v * mask) for k, v in metrics_pe.items()}
             sums["n"] = jnp.sum(mask)
@@ -144,16 +163,21 @@ def check_population(configs: Sequence) -> None:
         if not 0 <= int(c.seed) < 2 ** 31:
             raise config_lib.ConfigError(f"config.seed must be in [0, 2**31) for a population, got {c.seed}")
     def shared(c):
-        d = ml_collections.ConfigDict(c.to_dict())
+        d = c.to_dict()
         for path in POPULATION_FIELDS:
-            head, _, last = path.rpartition(".")
-            (d[head] if head else d)[last] = 0
-        return d.to_json(sort_keys=True)
+            *heads, last = path.split(".")
+            node = d
+            for h in heads:
+                node = node[h]
+            node.pop(last, None)
+        d["model"]["spec"] = list(member_spec(c)[0])  # the layers, dropout rates blanked, must agree
+        return json.dumps(d, sort_keys=True, default=str)
     ref = shared(configs[0])
     for i, c in enumerate(configs[1:], 1):
         if shared(c) != ref:
             a, b = configs[0].to_dict(), c.to_dict()
-            diff = sorted(_diff_paths(a, b) - set(POPULATION_FIELDS))
+            diff = sorted(_diff_paths(a, b) - set(POPULATION_FIELDS)) or [
+                "model.layers / model.dropout beyond dropout rates (a dropout layer present in one member only)"]
             raise config_lib.ConfigError(
                 f"population member {i} differs from member 0 in {diff}; a population may only vary "
                 f"{list(POPULATION_FIELDS)} — run such trials separately")
@@ -207,8 +231,10 @@ def train_population(configs: Sequence, workdirs: Sequence[str]) -> list[dict]:
     total_steps = int(base.train.num_steps) or int(base.train.num_epochs) * spe
     optimizer = member_optimizer(base.optimizer, total_steps)
     f32 = lambda path: jnp.asarray([float(_field(c, path)) for c in configs], jnp.float32)  # noqa: E731
+    rates = [member_spec(c)[1] for c in configs]
     hp = Hparams(f32("optimizer.lr"), f32("regularization.l1"), f32("regularization.l2"),
-                 jnp.asarray([int(c.seed) for c in configs], jnp.int32))
+                 jnp.asarray([int(c.seed) for c in configs], jnp.int32),
+                 jnp.asarray(rates, jnp.float32) if len(set(rates)) > 1 else None)
     seeds = [int(c.seed) for c in configs]
     sources = train_sources(splits, configs)
     shared = len(sources) == 1

@@ -402,7 +402,14 @@ def run_sweep(config, workdir: str, space_text: str, *, mode: str = "random", tr
                 raise SpaceError(f"trial {p}: {e}") from None
             configs.append(c)
         dirs = [os.path.join(workdir, f"r{r}_t{i:03d}") for i in range(len(points))]
-        if use_population:
+        together = use_population
+        if together and population == "auto":
+            try:  # e.g. a dropout rate of 0 removes a layer: shapes differ, so run this round trial by trial
+                population_lib.check_population(configs)
+            except config_lib.ConfigError as e:
+                log(f"round {r}: trials run one by one ({e})")
+                together = False
+        if together:
             results = population_lib.train_population(configs, dirs)
         else:
             results = [_train_one(c, d) for c, d in zip(configs, dirs)]
