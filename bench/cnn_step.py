@@ -1,7 +1,8 @@
 """The report's digit CNN training step, batch 128, Adam, 28x28x1: jaxml vs a flax.linen module vs
 PyTorch eager.
 
-    python bench/cnn_step.py [--batch=128] [--steps=10] [--repeats=7] [--quick]
+    flock /tmp/jaxml-bench.lock python bench/cnn_step.py [--batch=128] [--steps=4] [--repeats=7]
+        [--scan_steps=0] [--quick]
 
 Model (all 'valid' convolutions, ReLU, as the report / Keras):
     Conv(32,3)-Conv(64,3)-BN-Dropout(0.25)-Conv(64,3)-MaxPool(2)-BN-Flatten-Dense(128)-Dense(10)
@@ -14,14 +15,23 @@ batch statistics and dropout, softmax cross-entropy, backward, Adam update) on t
 - torch: ``torch.nn.Sequential`` eager with ``torch.set_num_threads(os.cpu_count())``; both memory
   formats (NCHW and channels_last) are timed and the faster one is the peer.
 
-Reports samples/s (median of interleaved repeats of ``steps`` steps), the achieved GFLOP/s
+- jaxml_auto_scanK (with --scan_steps=K): the same step, K of them per jitted call (lax.scan over K
+  batches) — shows what the per-call cost is (XLA:CPU maps and page-faults its temporary buffer anew
+  on every call).
+
+Reports samples/s (median of interleaved repeats of ``steps`` steps), the best repeat, the process
+CPU time per step (both cores busy = 2x wall; spinning threads count too), the achieved GFLOP/s
 (multiply-adds of forward + weight-gradient + input-gradient, except the first conv's input
-gradient, which nobody needs) and the ratios jaxml / peer (> 1: jaxml faster).
+gradient, which nobody needs) and the ratios jaxml / peer (> 1: jaxml faster) of the medians.
+On a shared machine the ratio moves with the load: run it when the machine is quiet, and compare
+the best-repeat column too.
 """
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 
 from absl import app, flags
 
@@ -33,17 +43,18 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-import timing  # noqa: E402
+import timing  # noqa: E402  (emit)
 from jaxml import models  # noqa: E402
 from jaxml.models.cnn import REPORT_DIGIT_CNN  # noqa: E402
 from jaxml.train import objectives, step as step_lib  # noqa: E402
 from jaxml.train.state import TrainState  # noqa: E402
 
 flags.DEFINE_integer("batch", 128, "Batch size.")
-flags.DEFINE_integer("steps", 10, "Training steps per timed repeat.")
+flags.DEFINE_integer("steps", 4, "Training steps per timed repeat.")
 flags.DEFINE_integer("repeats", 7, "Interleaved timed repeats (median reported).")
 flags.DEFINE_list("jaxml_impls", ["auto", "xla"], "jaxml conv paths to time ('auto' is the default path).")
-flags.DEFINE_bool("quick", False, "A fast smoke run: 3 steps x 3 repeats, jaxml auto + torch only.")
+flags.DEFINE_integer("scan_steps", 0, "If > 0, also time jaxml with this many steps per jitted call.")
+flags.DEFINE_bool("quick", False, "A fast smoke run: 2 steps x 3 repeats, jaxml auto + torch only.")
 FLAGS = flags.FLAGS
 
 SHAPE = (28, 28, 1)
@@ -80,6 +91,46 @@ def bench_jaxml(x, y, steps, impl):
         jax.block_until_ready(s)
         box[0] = s
     return run
+
+
+def bench_jaxml_scan(x, y, steps, k):
+    """``steps`` training steps as steps // k jitted calls of lax.scan over k (identical) batches."""
+    from jax import lax
+    if steps % k:
+        raise ValueError(f"--steps={steps} must be a multiple of --scan_steps={k}")
+    m = models.get("cnn", input_shape=SHAPE, layers=REPORT_DIGIT_CNN, num_outputs=10, conv_impl="auto",
+                   conv_padding="VALID")
+    opt = optax.adam(LR)
+    step = step_lib.make_train_step(m, objectives.get("softmax_xent"), opt)
+    multi = jax.jit(lambda s, bs: lax.scan(step, s, bs)[0], donate_argnums=0)
+    p = m.init(jax.random.key(0))
+    box = [TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))]
+    batches = {"x": jnp.stack([jnp.asarray(x)] * k), "y": jnp.stack([jnp.asarray(y)] * k)}
+
+    def run():
+        s = box[0]
+        for _ in range(steps // k):
+            s = multi(s, batches)
+        jax.block_until_ready(s)
+        box[0] = s
+    return run
+
+
+def timed_medians(runs: dict, repeats: int) -> tuple[dict, dict, dict]:
+    """Interleaved repeats (A B C A B C ...) after one warm-up call each: median and best wall seconds,
+    and median process CPU seconds, per implementation."""
+    for run in runs.values():
+        run()
+    wall = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t, c = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    return ({k: statistics.median(v) for k, v in wall.items()}, {k: min(v) for k, v in wall.items()},
+            {k: statistics.median(v) for k, v in cpu.items()})
 
 
 def bench_flax(x, y, steps):
@@ -155,7 +206,7 @@ def main(argv):
     del argv
     steps, repeats, impls = FLAGS.steps, FLAGS.repeats, list(FLAGS.jaxml_impls)
     if FLAGS.quick:
-        steps, repeats, impls = 3, 3, ["auto"]
+        steps, repeats, impls = 2, 3, ["auto"]
     bs = FLAGS.batch
     rng = np.random.default_rng(0)
     x = rng.random((bs,) + SHAPE, np.float32)
@@ -164,6 +215,8 @@ def main(argv):
     runs = {}
     for impl in impls:
         runs[f"jaxml_{impl}"] = bench_jaxml(x, y, steps, impl)
+    if FLAGS.scan_steps and not FLAGS.quick:
+        runs[f"jaxml_auto_scan{FLAGS.scan_steps}"] = bench_jaxml_scan(x, y, steps, FLAGS.scan_steps)
     if not FLAGS.quick:
         runs["flax"] = bench_flax(x, y, steps)
     try:
@@ -177,15 +230,16 @@ def main(argv):
     except ImportError:
         print("PyTorch not installed: pip install -e '.[bench]' to compare with it")
 
-    medians = timing.interleaved_medians(runs, repeats=repeats)
+    medians, bests, cpus = timed_medians(runs, repeats)
     results = {name: bs * steps / t for name, t in medians.items()}
+    macs = train_macs_per_sample()
+    table = [(name, sps, f"best repeat {bs * steps / bests[name]:7.1f} samples/s, cpu {1e3 * cpus[name] / steps:6.0f} "
+                         f"ms/step, {2 * macs * sps / 1e9:5.1f} GFLOP/s") for name, sps in results.items()]
     if "torch_nchw" in results:
         torch_names = [k for k in results if k.startswith("torch_")]
         best = max(torch_names, key=results.get)
         results["torch"] = results[best]
         print(f"torch peer = {best} (the faster memory format)")
-    macs = train_macs_per_sample()
-    table = [(name, sps, f"{2 * macs * sps / 1e9:.1f} GFLOP/s") for name, sps in results.items()]
     ratios = {}
     main_name = "jaxml_auto" if "jaxml_auto" in results else f"jaxml_{impls[0]}"
     results["jaxml"] = results[main_name]
@@ -194,9 +248,10 @@ def main(argv):
             ratios[f"jaxml/{peer}"] = results["jaxml"] / results[peer]
     if "jaxml_xla" in results and main_name != "jaxml_xla":
         ratios["jaxml/jaxml_xla"] = results["jaxml"] / results["jaxml_xla"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"batch {bs}, {steps} steps per repeat, median of {repeats} interleaved repeats, "
-          f"{os.cpu_count()} CPU cores, backend {jax.default_backend()}, "
-          f"{2 * macs / 1e6:.0f} MFLOP per sample per step")
+          f"{os.cpu_count()} CPU cores (1-min load average at the end: {load:.1f}), backend "
+          f"{jax.default_backend()}, {2 * macs / 1e6:.0f} MFLOP per sample per step")
     timing.emit("cnn_step", "samples/s", True, results, ratios, table)
 
 
