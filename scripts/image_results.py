@@ -4,7 +4,7 @@
     python scripts/image_results.py --collect_only --root=runs/images     # table from finished runs
 
 Each run is ``launch/train.py --config=configs/<name>.py[:arg] --workdir=<root>/<name>[_arg]``; a finished
-workdir is not retrained (the loop resumes and finds nothing left to do). The table gives the final test
+workdir is not retrained and an interrupted one resumes from its last checkpoint (its wall time adds up). The table gives the final test
 accuracy from metrics.jsonl, the seed, epochs and the wall time this machine took (``wall_s.txt``).
 Needs $JAXML_DATA_DIR.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,17 +35,25 @@ def workdir(run: str) -> str:
 
 
 def train(run: str) -> None:
+    """Train one run unless it has finished. ``wall_s.txt`` holds the wall seconds of all the invocations
+    that trained it (a run stopped and resumed counts each part once; SIGTERM still records its part)."""
+    if row(run) is not None:
+        return
     name, _, arg = run.partition(":")
     wd = workdir(run)
     os.makedirs(wd, exist_ok=True)
     cmd = [sys.executable, os.path.join(ROOT, "launch", "train.py"),
            f"--config={os.path.join(ROOT, 'configs', name + '.py')}{':' + arg if arg else ''}", f"--workdir={wd}",
            "--config.train.progress_bar=False"]
+    path = os.path.join(wd, "wall_s.txt")
+    before = float(open(path).read()) if os.path.exists(path) else 0.0
     t = time.time()
-    subprocess.run(cmd, check=True)
-    if not os.path.exists(os.path.join(wd, "wall_s.txt")):
-        with open(os.path.join(wd, "wall_s.txt"), "w") as f:
-            f.write(f"{time.time() - t:.0f}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        subprocess.run(cmd, check=True)
+    finally:
+        with open(path, "w") as f:
+            f.write(f"{before + time.time() - t:.0f}\n")
 
 
 def row(run: str) -> str | None:
