@@ -43,7 +43,8 @@ def _blobs(config) -> pipeline.Splits:
 def _images(config) -> pipeline.Splits:
     """MNIST / Fashion-MNIST from IDX files (``$JAXML_DATA_DIR/<name>``) or TFDS, see data/images.py.
     Fields: source, data_dir, validation_fraction, split_seed, permute_seed (< 0: none), standardize,
-    train_limit (> 0: first N training examples, for smoke runs)."""
+    train_limit (> 0: first N training examples, for smoke runs), augment_shift (> 0: random translations
+    of training images by up to that many pixels, data/augment.py)."""
     from jaxml.data import images
     d = config.data
     permute = int(d.get("permute_seed", -1))
@@ -59,8 +60,13 @@ def _images(config) -> pipeline.Splits:
     if limit > 0:
         train = {k: v[:limit] for k, v in train.items()}
         splits = {k: {kk: vv[:max(limit // 4, d.eval_batch_size)] for kk, vv in v.items()} for k, v in splits.items()}
-    return pipeline.Splits(train=pipeline.ArraySource(train, d.batch_size, seed=config.seed), eval=splits,
-                           input_shape=images.IMAGE_SHAPE,
+    source = pipeline.ArraySource(train, d.batch_size, seed=config.seed)
+    shift = d.get("augment_shift", 0)
+    if shift:
+        from jaxml.data.augment import ShiftAugmented
+        source = ShiftAugmented(source, shift, seed=config.seed,
+                                pixel_perm=None if permute < 0 else images.pixel_permutation(permute))
+    return pipeline.Splits(train=source, eval=splits, input_shape=images.IMAGE_SHAPE,
                            info={"class_names": list(images.CLASS_NAMES[d.name])})
 
 

@@ -76,6 +76,12 @@ def validate(config, *, num_devices: int = 1) -> None:
         _positive(config, path, allow_zero=True)
     if config.train.num_epochs == 0 and config.train.num_steps == 0:
         raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
+    shift = config.data.get("augment_shift", 0)
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < 14:
+        raise ConfigError(f"config.data.augment_shift must be a whole number of pixels in [0, 14), got {shift!r}")
+    if shift and config.data.get("standardize", False):
+        raise ConfigError("config.data.augment_shift fills vacated pixels with 0, the background of raw pixels: "
+                          "it cannot be combined with config.data.standardize")
     for key in ("dropout",):
         if key in config.model and not 0.0 <= config.model[key] < 1.0:
             raise ConfigError(f"config.model.{key} must be in [0, 1), got {config.model[key]!r}")

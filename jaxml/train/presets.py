@@ -39,6 +39,7 @@ def image_config(dataset: str, model: str, layers: tuple, arg: str | None):
     c.data.permute_seed = 0 if "permuted" in flags else -1
     c.data.standardize = False
     c.data.train_limit = 0
+    c.data.augment_shift = 0                                     # > 0: random translations (data/augment.py)
     c.data.batch_size = 128
     c.data.eval_batch_size = 1000
     c.optimizer.name = "adam"
