@@ -1,11 +1,11 @@
 """K-means as one jitted, shardable, vmappable program: k-means++, parallel restarts, automatic k, palettes.
 
     from jaxml.kmeans import kmeans
-    result = kmeans(x, k=8, n_init=10)              # x: f32[n, d]; restarts run together under vmap
+    result = kmeans(x, k=8, n_init=10)              # x: f32[n, d]; restarts run together (vmapped)
     result = kmeans(x, k=8, mesh=data_mesh())       # points split over devices, one psum per iteration
 
-Modules: ``assign`` (blocked nearest-centre pass and per-cluster sums), ``lloyd`` (the while_loop and
-empty-cluster re-seeding), ``init`` (k-means++, random), ``fit`` (the program and ``KMeansResult``),
+Modules: ``assign`` (blocked nearest-centre pass and per-cluster sums), ``lloyd`` (the while_loop,
+empty-cluster re-seeding, and ``lloyd_batch``: many runs stepped as one batch that sheds finished runs), ``init`` (k-means++, random), ``fit`` (the program and ``KMeansResult``),
 ``auto_k`` (sweep over k <= k_max in one call), ``palette`` (image colours), ``validate``, ``shards``.
 """
 from jaxml.kmeans.auto_k import AutoKResult, kmeans_auto_k
