@@ -5,8 +5,8 @@
     result = kmeans(x, k=8, mesh=data_mesh())       # points split over devices, one psum per iteration
 
 Modules: ``assign`` (blocked nearest-centre pass and per-cluster sums), ``lloyd`` (the while_loop,
-empty-cluster re-seeding, and ``lloyd_batch``: many runs stepped as one batch that sheds finished runs), ``init`` (k-means++, random), ``fit`` (the program and ``KMeansResult``),
-``auto_k`` (sweep over k <= k_max in one call), ``palette`` (image colours), ``validate``, ``shards``.
+empty-cluster re-seeding, and ``lloyd_batch``: many runs stepped as one batch that sheds finished runs),
+``init`` (k-means++, random), ``fit`` (the program and ``KMeansResult``), ``auto_k`` (sweep over k <= k_max in one call), ``palette`` (image colours), ``validate``, ``shards``.
 """
 from jaxml.kmeans.auto_k import AutoKResult, kmeans_auto_k
 from jaxml.kmeans.fit import KMeansResult, init_centers, kmeans
