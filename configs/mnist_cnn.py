@@ -5,8 +5,8 @@ augmentation — without it this config reached 0.9927 after 12 epochs, train ac
 
 Command:  python launch/train.py --config=configs/mnist_cnn.py --workdir=/tmp/mnist_cnn
           (``:permuted`` / ``:quick``; data from $JAXML_DATA_DIR/mnist)
-Expected: test accuracy — see the README results table; report 0.990, goal >= 0.993.
-Runtime:  see the README table (2 CPU cores; convolutions run as im2col + matmul on CPU).
+Expected: test accuracy 0.9933 (seed 0; report 0.990, goal >= 0.993) — the README results table.
+Runtime:  ~53 min on 2 CPU cores (3,186 s, partly shared with other jobs; convolutions as im2col + matmul).
 """
 from jaxml.models.cnn import REPORT_DIGIT_CNN
 from jaxml.train.presets import image_config
