@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from absl import app, flags
 
@@ -46,13 +45,7 @@ def shapes(n: int) -> dict[str, tuple[int, int, int]]:
 
 
 def best_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return timing.median_seconds(fn, repeats=repeats, reduce=min)
 
 
 def main(argv):

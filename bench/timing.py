@@ -12,8 +12,10 @@ import time
 from typing import Callable
 
 
-def median_seconds(run: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``run()`` (which must block until its work is done) over ``repeats``."""
+def median_seconds(run: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
+                   reduce: Callable = statistics.median) -> float:
+    """Median (or ``reduce``, e.g. ``min`` for a best case) wall time of ``run()`` (which must block until
+    its work is done) over ``repeats``."""
     for _ in range(warmup):
         run()
     times = []
@@ -21,7 +23,7 @@ def median_seconds(run: Callable[[], object], *, repeats: int = 5, warmup: int =
         t = time.perf_counter()
         run()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return reduce(times)
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], *, repeats: int = 5, warmup: int = 1) -> dict:
