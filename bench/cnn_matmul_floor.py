@@ -44,10 +44,6 @@ def shapes(n: int) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def best_seconds(fn, repeats: int) -> float:
-    return timing.median_seconds(fn, repeats=repeats, reduce=min)
-
-
 def main(argv):
     del argv
     rng = np.random.default_rng(0)
@@ -63,13 +59,13 @@ def main(argv):
         b = rng.standard_normal((k, n), np.float32)
         aj, bj = jax.device_put(a), jax.device_put(b)
         f = jax.jit(lambda x, y: x @ y)
-        t = best_seconds(lambda: f(aj, bj).block_until_ready(), FLAGS.repeats)
+        t = timing.median_seconds(lambda: f(aj, bj).block_until_ready(), repeats=FLAGS.repeats, reduce=min)
         totals["xla"] += t
         results[f"{name}/xla"] = 1e3 * t
         note = f"{m}x{k}x{n}, {2 * m * k * n / t / 1e9:.0f} GFLOP/s in XLA"
         if torch is not None:
             at, bt = torch.from_numpy(a), torch.from_numpy(b)
-            tt = best_seconds(lambda: at @ bt, FLAGS.repeats)
+            tt = timing.median_seconds(lambda: at @ bt, repeats=FLAGS.repeats, reduce=min)
             totals["torch"] += tt
             results[f"{name}/torch"] = 1e3 * tt
             note += f", {2 * m * k * n / tt / 1e9:.0f} in torch"

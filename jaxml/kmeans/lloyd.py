@@ -113,9 +113,8 @@ def lloyd_batch(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards
     sizes = batch_sizes(r)
 
     def stepped(m):
-        def branch(state):
+        def branch(state, running):
             n_iter, c, shift = state
-            running = (n_iter < max_iter) & (shift > tol_abs)
             idx = jnp.argsort(~running, stable=True)[:m]  # running runs first, in index order
             live = running[idx]
             act = None if active is None else active[idx]
@@ -132,16 +131,16 @@ def lloyd_batch(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards
 
     branches = [stepped(m) for m in sizes]
 
-    def cond(state):
+    def still_running(state):
         n_iter, _, shift = state
-        return jnp.any((n_iter < max_iter) & (shift > tol_abs))
+        return (n_iter < max_iter) & (shift > tol_abs)
 
     def body(state):
-        n_iter, _, shift = state
-        n_running = jnp.sum(((n_iter < max_iter) & (shift > tol_abs)).astype(jnp.int32))
+        running = still_running(state)
+        n_running = jnp.sum(running.astype(jnp.int32))
         which = jnp.searchsorted(jnp.asarray(sizes, jnp.int32), n_running)  # smallest size >= n_running
-        return lax.switch(which, branches, state)
+        return lax.switch(which, branches, state, running)
 
     state = (jnp.zeros((r,), jnp.int32), c0, jnp.full((r,), jnp.inf, jnp.float32))
-    n_iter, c, _ = lax.while_loop(cond, body, state)
+    n_iter, c, _ = lax.while_loop(lambda st: jnp.any(still_running(st)), body, state)
     return c, n_iter
