@@ -64,7 +64,12 @@ def update_centers(sums, c):
 def lloyd_step(blocks: Blocks, c, active, shards: Shards):
     """One Lloyd iteration from centres c (f32[k, d], centred): (new centres, summed squared shift f32[])."""
     h = half_norms(c, active)
-    sums = cluster_stats(blocks, c, h, shards)
+    return finish_step(blocks, c, h, cluster_stats(blocks, c, h, shards), active, shards)
+
+
+def finish_step(blocks: Blocks, c, h, sums, active, shards: Shards):
+    """The rest of an iteration once the sums of the assignment to c are known: re-seed empty clusters,
+    move the centres. Returns (new centres, summed squared shift of the active centres)."""
     sums = reseed_empty(blocks, c, h, sums, active, shards)
     new = update_centers(sums, c)
     moved = jnp.sum((new - c) ** 2, axis=1)
