@@ -122,8 +122,31 @@ def test_bounded_fit_equals_sklearn_from_same_init():
     np.testing.assert_allclose(ours.centers, ref.cluster_centers_, atol=1e-3)
 
 
+@pytest.mark.parametrize("k", [1, 5, 64, 100, 131])
+def test_top2_rows_and_max_rows_equal_numpy(k):
+    """Both forms (the chain up to 64 rows, the tree above) against numpy, ties resolved to the first row."""
+    from jaxml.kmeans.assign import max_rows, top2_rows
+    rng = np.random.default_rng(k)
+    s = rng.integers(0, 7, size=(k, 300)).astype(np.float32)      # few values: many ties
+    best, idx, second = jax.jit(top2_rows)(s)
+    np.testing.assert_array_equal(np.asarray(idx), s.argmax(0))
+    np.testing.assert_array_equal(np.asarray(best), s.max(0))
+    others = np.where(np.arange(k)[:, None] == s.argmax(0)[None], -np.inf, s)
+    np.testing.assert_array_equal(np.asarray(second), others.max(0))
+    np.testing.assert_array_equal(np.asarray(jax.jit(max_rows)(s)), s.max(0))
+
+
+def test_bounded_fit_with_many_centres_equals_brute_force():
+    """k = 100 > 64: the tree forms of top2_rows / argmax_rows inside the bounded passes."""
+    x = _blobs(3000, 6, 100, 9, std=0.5)
+    init = x[np.random.default_rng(2).choice(len(x), 100, replace=False)]
+    kw = dict(init=init, max_iter=100, tol=0.0)
+    _same(kmeans(x, 100, bounds=False, **kw), kmeans(x, 100, bounds=True, **kw))
+
+
 def test_automatic_choice_and_errors():
     assert fit_lib.use_bounds(None, 64, 16, 1)            # k * d = 1024: bounds
+    assert not fit_lib.use_bounds(None, 64, 16, 1, "gpu")  # accelerators: brute force unless asked
     assert not fit_lib.use_bounds(None, 8, 3, 1)          # china.jpg palette, k * d = 24: brute force
     assert not fit_lib.use_bounds(None, 64, 16, 10)       # restarts: the compacting batch
     assert not fit_lib.use_bounds(False, 64, 16, 1)
