@@ -6,7 +6,13 @@ Workloads (ms, lower is better; ratios = sklearn / jaxml, > 1 means jaxml is fas
   china_k8     scikit-learn's sample image china.jpg, 273,280 RGB pixels, k = 8: time per Lloyd
                iteration (a fit from the same random centres with tol=0 and max_iter=M, divided by
                the iterations each ran).
-  blobs_k64    1,000,000 x 16 Gaussian blobs (64 centres), k = 64: time per Lloyd iteration as above.
+  blobs_k64    1,000,000 x 16 Gaussian blobs (64 centres), k = 64: time per Lloyd iteration as above,
+               over the first 10 iterations (where most points still change centre).
+  blobs_fit    the same blobs and starting centres, a whole fit at the default tol = 1e-4 (44
+               iterations): total time divided by the iterations. Here jaxml's default runs
+               Hamerly's bounds (jaxml/kmeans/bounds.py; same iterates as brute force), so the
+               table also shows jaxml without them ("jaxml-brute") and scikit-learn's own bounded
+               algorithm ("sklearn-elkan"); ratios are also given against the faster scikit-learn.
   china_ninit10  whole fit, k-means++ with n_init=10 (sklearn: ten sequential runs; jaxml: ten
                restarts under vmap), default tol/max_iter; inertias printed to show equal quality.
 jaxml runs twice: on one CPU device ("jaxml-1dev") and with the points split over every core as
@@ -42,6 +48,7 @@ def main(argv):
 
     import timing
     from jaxml.kmeans import kmeans
+    from jaxml.kmeans.fit import use_bounds
     from jaxml.parallel import data_mesh
 
     mesh = data_mesh()
@@ -61,27 +68,32 @@ def main(argv):
 
     results, notes, ratios = {}, {}, {}
 
-    def per_iteration(name, x, k, max_iter):
+    def per_iteration(name, x, k, max_iter, tol=0.0, f64=True):
         init = x[np.random.default_rng(0).choice(len(x), k, replace=False)]
         xj, xs = jax.numpy.asarray(x), on_mesh(x)
         iters = {}
 
-        def jaxml_run(m):
+        def jaxml_run(m, bounds=None):
             def run():
-                r = kmeans(xj if m is None else xs, k, init=init, max_iter=max_iter, tol=0.0, mesh=m,
-                           check_input=False)
+                r = kmeans(xj if m is None else xs, k, init=init, max_iter=max_iter, tol=tol, mesh=m,
+                           check_input=False, bounds=bounds)
                 iters["jaxml"] = int(r.n_iter)  # blocks until done
                 return r
             return run
 
-        def sk_run(dtype):
+        def sk_run(dtype, algorithm="lloyd"):
             xs = x.astype(dtype)
             def run():
-                iters["sklearn"] = KMeans(k, init=init.astype(dtype), n_init=1, max_iter=max_iter, tol=0.0).fit(xs).n_iter_
+                iters["sklearn"] = KMeans(k, init=init.astype(dtype), n_init=1, max_iter=max_iter, tol=tol,
+                                          algorithm=algorithm).fit(xs).n_iter_
             return run
 
         runs = {"jaxml": jaxml_run(mesh), "jaxml-1dev": jaxml_run(None), "sklearn": sk_run(np.float32)}
-        if not FLAGS.quick:
+        bounded = use_bounds(None, k, x.shape[1], 1)
+        if bounded:
+            runs["jaxml-brute"] = jaxml_run(mesh, bounds=False)
+            runs["sklearn-elkan"] = sk_run(np.float32, "elkan")
+        if f64 and not FLAGS.quick:
             runs["sklearn-f64"] = sk_run(np.float64)
         times, its = {}, {}
         for impl, run in runs.items():  # warm-up, and the iteration count each implementation runs
@@ -92,11 +104,14 @@ def main(argv):
             times[impl] = t / its[impl] * 1e3
             results[f"{name}/{impl}"] = times[impl]
             notes[f"{name}/{impl}"] = f"{its[impl]} iterations, {x.shape[0]}x{x.shape[1]}, k={k}"
-        for impl in ("jaxml", "jaxml-1dev"):
+        for impl in ("jaxml", "jaxml-1dev") + (("jaxml-brute",) if bounded else ()):
             ratios[f"{impl}/sklearn:{name}"] = times["sklearn"] / times[impl]
+        if bounded:
+            ratios[f"jaxml/sklearn-best:{name}"] = min(times["sklearn"], times["sklearn-elkan"]) / times["jaxml"]
 
     per_iteration("china_k8", china, 8, 30)
     per_iteration("blobs_k64", blobs, 64, 10)
+    per_iteration("blobs_fit", blobs, 64, 300, tol=1e-4, f64=False)
 
     # n_init=10, whole fit from k-means++ (each library's own draw), default tol and max_iter.
     xj, xs = jax.numpy.asarray(china), on_mesh(china)
