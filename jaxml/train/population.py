@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxml import data, losses
+from jaxml import data
 from jaxml.models import mlp, sequential
 from jaxml.data import pipeline
 from jaxml.train import config as config_lib, objectives, optim, reports, step as step_lib
@@ -112,18 +112,9 @@ def make_member_step(model, objective, optimizer, *, use_l1: bool = True, use_l2
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
 
         def loss_fn(params):
-            rates = {} if hp.dropout is None else {"dropout_rates": hp.dropout}
-            outputs, new_model_state = model.apply(params, batch["x"], state=state.model_state, train=True, key=key,
-                                                   **rates)
-            loss_pe, metrics_pe = objective(outputs, batch)
-            sums = {k: jnp.sum(v * mask) for k, v in metrics_pe.items()}
-            sums["n"] = jnp.sum(mask)
-            loss = jnp.sum(loss_pe * mask) / jnp.maximum(sums["n"], 1.0)
-            if use_l1:
-                loss = loss + hp.l1 * losses.l1_penalty(params)
-            if use_l2:
-                loss = loss + hp.l2 * losses.l2_penalty(params)
-            return loss, (sums, new_model_state)
+            rates = None if hp.dropout is None else {"dropout_rates": hp.dropout}
+            return step_lib.step_loss(model, objective, params, state.model_state, batch, key, mask,
+                             l1=hp.l1 if use_l1 else None, l2=hp.l2 if use_l2 else None, apply_kwargs=rates)
 
         (loss, (sums, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

@@ -24,6 +24,30 @@ def _masked_sums(per_example: dict, mask: jax.Array) -> dict:
     return sums
 
 
+def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, l1=None, l2=None,
+              axis_name: str | None = None, psum_loss: bool = False, apply_kwargs: dict | None = None):
+    """The training loss of one batch and its metric sums: ``(loss, (sums, new_model_state))``.
+
+    loss = sum_i mask_i loss_i / sum_i mask_i  (+ l1 * |params|_1 + l2 * |params|_2^2 where given; a
+    penalty of None is left out of the program). With ``psum_loss`` the numerator and denominator are
+    summed over ``axis_name`` first (shard_map: the gradient of replicated params is then reduced).
+    Both the single-model step and the vmapped population member step differentiate this function.
+    """
+    outputs, new_model_state = model.apply(params, batch["x"], state=model_state, train=True, key=key,
+                                           axis_name=axis_name, **(apply_kwargs or {}))
+    loss_pe, metrics_pe = objective(outputs, batch)
+    sums = _masked_sums(metrics_pe, mask)
+    data_loss_sum, count = jnp.sum(loss_pe * mask), sums["n"]
+    if psum_loss:
+        data_loss_sum, count = lax.psum((data_loss_sum, count), axis_name)
+    loss = data_loss_sum / jnp.maximum(count, 1.0)
+    if l1 is not None:
+        loss = loss + l1 * losses.l1_penalty(params)
+    if l2 is not None:
+        loss = loss + l2 * losses.l2_penalty(params)
+    return loss, (sums, new_model_state)
+
+
 def make_train_step(model, objective, optimizer: optax.GradientTransformation, *, seed: int = 0,
                     l1: float = 0.0, l2: float = 0.0, axis_name: str | None = None, pmean_grads: bool = False):
     """Build the pure per-device train step (jit/shard_map/pmap it in the caller).
@@ -43,21 +67,8 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
 
         def loss_fn(params):
-            outputs, new_model_state = model.apply(params, batch["x"], state=state.model_state, train=True,
-                                                   key=key, axis_name=axis_name)
-            loss_pe, metrics_pe = objective(outputs, batch)
-            sums = _masked_sums(metrics_pe, mask)
-            data_loss_sum = jnp.sum(loss_pe * mask)
-            if axis_name is not None and not pmean_grads:
-                data_loss_sum, count = lax.psum((data_loss_sum, sums["n"]), axis_name)
-            else:
-                count = sums["n"]
-            loss = data_loss_sum / jnp.maximum(count, 1.0)
-            if l1:
-                loss = loss + l1 * losses.l1_penalty(params)
-            if l2:
-                loss = loss + l2 * losses.l2_penalty(params)
-            return loss, (sums, new_model_state)
+            return step_loss(model, objective, params, state.model_state, batch, key, mask, l1=l1 or None,
+                             l2=l2 or None, axis_name=axis_name, psum_loss=axis_name is not None and not pmean_grads)
 
         (loss, (sums, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         if axis_name is not None:
