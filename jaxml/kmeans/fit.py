@@ -192,8 +192,8 @@ def _fit_program(plan: Plan):
         blocks, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0, _ = initial_centers(plan, blocks, init_arg, shards)
-        run = functools.partial(lloyd_bounded if plan.bounds else lloyd, blocks, active=None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
-                                shards=shards)
+        run = functools.partial(lloyd_bounded if plan.bounds else lloyd, blocks, active=None,
+                                max_iter=knobs["max_iter"], tol_abs=tol_abs, shards=shards)
         if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
             c, n_iter = run(c0[0])
         else:
