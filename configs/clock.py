@@ -3,6 +3,9 @@
 ``get_config()`` — the periodic formulation (``clock_periodic``: (cos, sin) of the time on the 720-minute
 circle and of the minute on the 60-minute circle), trained on freshly rendered clocks every step.
 ``:heads`` — the report's formulation: hour head (12) + minute head (60), cross-entropy weighted 6:4.
+``:absolute`` — (cos, sin) of both hands and the 12-o'clock marker as image directions; the time is their
+difference (``clock_absolute`` in jaxml/train/clock_task.py: each target is visible on its own, which the
+periodic targets are not once the whole clock is rotated at random).
 ``:quick`` — a CPU smoke run (a few hundred steps). Arguments combine: ``:heads,quick``.
 ``--config.data.contrast_gamma=1.5`` applies the report's contrast curve (darkens dark pixels more).
 
@@ -13,7 +16,7 @@ Runtime:  see the README (2 CPU cores).
 """
 from jaxml.train.config import base_config
 
-ARGS = ("heads", "quick")
+ARGS = ("heads", "absolute", "quick")
 
 # ~18 M multiply-adds per image forward: 150 -> 75 (stride-2 5x5) -> 37 -> 18 -> 9 -> 4.
 TRUNK = ("conv:16:5:2", "bn", "act", "maxpool:2",
@@ -33,9 +36,14 @@ def get_config(arg=None):
     c.model.layers = TRUNK
     c.model.conv_padding = "SAME"
     c.model.activation = "relu"
+    if "heads" in flags and "absolute" in flags:
+        raise ValueError("configs/clock.py: ':heads' and ':absolute' are two formulations; choose one")
     if "heads" in flags:
         c.objective = "clock_heads"
         c.model.heads = {"hour": 12, "minute": 60}
+    elif "absolute" in flags:
+        c.objective = "clock_absolute"
+        c.model.heads = {"abs_angles": 6}
     else:
         c.objective = "clock_periodic"
         c.model.heads = {"angles": 4}

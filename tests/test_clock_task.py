@@ -1,5 +1,6 @@
 """The clock task's objectives: exact decoding of the periodic targets, hour/minute consistency, loss zero
 at the target, and the report's two-head loss weighting."""
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -46,3 +47,44 @@ def test_heads_loss_weights_six_to_four():
     out["minute"] = out["minute"].at[0, 31].set(10.0)
     _, metrics = clock_task.heads_objective(out, {"hour": hour, "minute": minute})
     assert float(metrics["clock_error_min"][0]) == 1.0 and float(metrics["minute_within_1"][0]) == 1.0
+
+
+def _absolute(hour, minute, rotation):
+    t = (np.asarray(hour) % 12) * 60 + np.asarray(minute)
+    angles = (2 * np.pi * t / 720 + rotation, 2 * np.pi * np.asarray(minute) / 60 + rotation, rotation)
+    return jnp.asarray(np.stack([f(a) for a in angles for f in (np.cos, np.sin)], -1), jnp.float32)
+
+
+def test_absolute_decoding_is_exact_for_all_720_times_at_any_rotation():
+    hour, minute = np.divmod(np.arange(720), 60)
+    rotation = np.random.default_rng(0).uniform(0, 2 * np.pi, 720)
+    h, m = clock_task.decode_absolute({"abs_angles": _absolute(hour, minute, rotation)})
+    np.testing.assert_array_equal(h, hour)
+    np.testing.assert_array_equal(m, minute)
+    batch = {"hour": jnp.asarray(hour), "minute": jnp.asarray(minute), "rotation": jnp.asarray(rotation, jnp.float32)}
+    loss, metrics = clock_task.absolute_objective({"abs_angles": _absolute(hour, minute, rotation)}, batch)
+    np.testing.assert_allclose(loss, 0.0, atol=1e-5)
+    np.testing.assert_array_equal(metrics["clock_error_min"], 0.0)
+    # The same outputs read against a marker 90 degrees off give a different time: the marker matters.
+    shifted = _absolute(hour, minute, rotation)
+    shifted = shifted.at[:, 4:].set(_absolute(hour, minute, rotation + np.pi / 2)[:, 4:])
+    h2, _ = clock_task.decode_absolute({"abs_angles": shifted})
+    assert (np.asarray(h2) != hour).mean() > 0.9
+
+
+def test_rendered_rotation_is_the_one_drawn():
+    """Canonical clocks turned at random: at 0.65 R along the predicted image direction of the minute hand
+    (clock angle + rotation, clockwise from up) the pixel is ink, on the opposite side it is face."""
+    import dataclasses
+    from jaxml.data import clock
+    style = dataclasses.replace(clock.CANONICAL_STYLE, rotation_deg=(0.0, 360.0))
+    key = jax.random.key(7)
+    images, hour, minute = clock.render_batch(key, 16, style)
+    rotation = np.asarray(clock.rotations(key, 16, style))
+    assert np.ptp(rotation) > 1.0                       # really rotated
+    c, radius = (clock.CANVAS - 1) / 2.0, 0.9 * clock.CANVAS / 2.0
+    for img, m, rho in zip(np.asarray(images), np.asarray(minute), rotation):
+        for sign, want_dark in ((1.0, True), (-1.0, False)):
+            a = 2 * np.pi * m / 60 + rho
+            x, y = c + sign * 0.65 * radius * np.sin(a), c - sign * 0.65 * radius * np.cos(a)
+            assert (img[int(round(y)), int(round(x))] < 128) == want_dark, (m, np.degrees(rho), sign)

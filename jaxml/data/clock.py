@@ -382,6 +382,23 @@ def render_batch(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=
     return jax.vmap(lambda i: _example(key, i, style))(index)
 
 
+def _rotation(key: jax.Array, index, style: ClockStyle):
+    """The whole-clock rotation (radians, clockwise) of example ``index`` of the stream ``key``: the
+    same key splits as :func:`_example` and ``_render``, the parameters without the drawing."""
+    _, k_img = jax.random.split(jax.random.fold_in(key, index))
+    k_params, _ = jax.random.split(k_img)
+    return sample_clock_params(k_params, style)["rotation"]
+
+
+@jax.jit(static_argnames=("n", "style"))
+def rotations(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=0):
+    """f32[n] rotations of the examples :func:`render_batch` draws with the same arguments: a label the
+    renderer knows (in the image, a hand at clock angle theta points at theta + rotation clockwise from
+    up, the 12-o'clock marker at the rotation itself)."""
+    index = jnp.asarray(start, jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)
+    return jax.vmap(lambda i: _rotation(key, i, style))(index)
+
+
 def contrast_curve(x: jax.Array, gamma: float) -> jax.Array:
     """The report's preprocessing: ``y = clip(x, 0, 1) ** gamma`` on pixels in [0, 1].
 
@@ -416,13 +433,21 @@ def _dataset_uint8(seed: int, n: int, style: ClockStyle, split: str):
     return images, hour, minute
 
 
+def _dataset_rotations(seed: int, n: int, style: ClockStyle, split: str) -> np.ndarray:
+    """f32[n] rotations of the examples ``_dataset_uint8`` renders with the same arguments."""
+    key = jax.random.fold_in(jax.random.key(seed), _SPLITS[split])
+    return np.concatenate([np.asarray(rotations(key, _CHUNK, style, start)) for start in range(0, n, _CHUNK)])[:n]
+
+
 def clock_dataset(seed: int, n: int, style: ClockStyle = TRAIN_STYLE, split: str = "train"):
     """A fixed rendered dataset, deterministic in (seed, style, split); split is "train", "test"
     or "heldout" (three independent streams); a smaller n gives a prefix of a larger one.
 
-    Returns {"x": f32[n, 150, 150, 1] in [0, 1], "hour": i32[n] in 0..11, "minute": i32[n]}."""
+    Returns {"x": f32[n, 150, 150, 1] in [0, 1], "hour": i32[n] in 0..11, "minute": i32[n],
+    "rotation": f32[n] (radians, clockwise; see :func:`rotations`)}."""
     images, hour, minute = _dataset_uint8(seed, n, style, split)
-    return {"x": (images.astype(np.float32) / 255.0)[..., None], "hour": hour, "minute": minute}
+    return {"x": (images.astype(np.float32) / 255.0)[..., None], "hour": hour, "minute": minute,
+            "rotation": _dataset_rotations(seed, n, style, split)}
 
 
 def write_npy_dataset(directory: str, seed: int = 0, n: int = 18000, test_fraction: float = 0.2,

@@ -10,6 +10,14 @@ Objectives (``config.objective``):
   h*60 + minute is closest on the 720-minute circle to the first angle, so the hour head can never
   disagree with the minute it is paired with (3:59 is not read as 4:59) and neighbouring times get
   neighbouring targets (no 59 -> 0 cliff in the loss).
+- ``clock_absolute`` — every target visible on its own: (cos, sin) of the hour hand, the minute hand and
+  the 12-o'clock marker as directions in the image (clockwise from up; a hand at clock angle theta points
+  at theta + rotation), 6 outputs, squared error. With the whole clock rotated at random, a hand's image
+  direction alone says nothing about the time — only its angle to the marker does — so the periodic
+  targets have no first-order signal in any single feature, and the periodic model sat at chance (loss 2.0
+  = predicting zeros) for 1,900 steps; here each target is a direction a convolution can see. Read-out:
+  the hands' angles minus the marker's, decoded as ``clock_periodic``. Training uses the rendered rotation
+  as a label (the renderer knows it; a photo set would need it annotated); reading needs only the image.
 Every objective reports the per-example ``clock_error_min`` (common-sense error on the 720-minute circle),
 ``hour_accuracy``, ``minute_accuracy``, ``minute_within_1`` and ``minute_within_5``.
 """
@@ -40,6 +48,14 @@ def decode_periodic(outputs):
     return hour, minute
 
 
+def decode_absolute(outputs):
+    """outputs["abs_angles"] f32[b, 6] = (cos, sin) of hour hand, minute hand, marker -> (hour, minute)."""
+    a = outputs["abs_angles"]
+    hand_h, hand_m, marker = (jnp.arctan2(a[:, 2 * i + 1], a[:, 2 * i]) for i in range(3))
+    th, tm = hand_h - marker, hand_m - marker
+    return decode_periodic({"angles": jnp.stack([jnp.cos(th), jnp.sin(th), jnp.cos(tm), jnp.sin(tm)], -1)})
+
+
 def _metrics(hour, minute, batch):
     return clock_metrics.clock_metrics(hour, minute, batch["hour"], batch["minute"])
 
@@ -63,6 +79,20 @@ def periodic_objective(outputs, batch):
     return loss, metrics
 
 
+def absolute_objective(outputs, batch):
+    t = clock_metrics.time_in_minutes(batch["hour"], batch["minute"])
+    rot = batch["rotation"]
+    angles = (TWO_PI * t / 720 + rot, TWO_PI * batch["minute"].astype(jnp.float32) / 60 + rot, rot)
+    target = jnp.stack([f(a) for a in angles for f in (jnp.cos, jnp.sin)], axis=-1)
+    loss = jnp.sum(jnp.square(outputs["abs_angles"] - target), axis=-1)
+    metrics = _metrics(*decode_absolute(outputs), batch)
+    metrics["loss"] = loss
+    return loss, metrics
+
+
+DECODERS = {"hour": decode_heads, "angles": decode_periodic, "abs_angles": decode_absolute}  # by output head
+
+
 def build_data(config) -> pipeline.Splits:
     """Training batches rendered on the fly from fold_in(seed, step) (``train_size`` = 0: infinite data)
     or drawn from a fixed rendered set of ``train_size`` images (the report: 14,400); evaluation on
@@ -84,7 +114,8 @@ def build_data(config) -> pipeline.Splits:
     else:
         def make_batch(key, n):
             images, hour, minute = clock.render_batch(key, n, train_style)
-            return {"x": prep(images.astype(jnp.float32)[..., None] / 255.0), "hour": hour, "minute": minute}
+            return {"x": prep(images.astype(jnp.float32)[..., None] / 255.0), "hour": hour, "minute": minute,
+                    "rotation": clock.rotations(key, n, train_style)}
         train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed,
                                          steps_per_epoch=int(d.get("steps_per_epoch", 600)))
     return pipeline.Splits(train=train, eval=eval_splits, input_shape=(clock.CANVAS, clock.CANVAS, 1))
@@ -99,7 +130,7 @@ def sample_grid_report(ctx) -> None:
     arrays = ctx.splits.eval["test"]
     x = arrays["x"][:24]
     out = reports.predict(ctx, x)
-    decode = decode_periodic if "angles" in out else decode_heads
+    decode = next(DECODERS[head] for head in DECODERS if head in out)
     hour, minute = decode(jax.tree.map(jnp.asarray, out))
     clock.save_sample_grid(os.path.join(ctx.workdir, "clock_predictions.png"), (x[..., 0] * 255).astype(np.uint8),
                            arrays["hour"][:24], arrays["minute"][:24], predicted=(np.asarray(hour), np.asarray(minute)))

@@ -41,7 +41,8 @@ def _clock(name):
 
 OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent,
                                     "clock_heads": _clock("heads_objective"),
-                                    "clock_periodic": _clock("periodic_objective")}
+                                    "clock_periodic": _clock("periodic_objective"),
+                                    "clock_absolute": _clock("absolute_objective")}
 
 
 def get(name: str) -> Objective:
