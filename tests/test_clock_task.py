@@ -88,3 +88,35 @@ def test_rendered_rotation_is_the_one_drawn():
             a = 2 * np.pi * m / 60 + rho
             x, y = c + sign * 0.65 * radius * np.sin(a), c - sign * 0.65 * radius * np.cos(a)
             assert (img[int(round(y)), int(round(x))] < 128) == want_dark, (m, np.degrees(rho), sign)
+
+
+def test_quick_training_reads_clocks_well_below_chance(tmp_path):
+    """The default formulation (configs/clock.py, clock_absolute) learns: 600 steps of batch 64 at a constant
+    lr of 2e-3 on clean clocks turned at random (the canonical style, rotation 0-360 degrees) bring the
+    common-sense error on 200 test clocks from chance (180 min) to well below it (measured: 55 min)."""
+    import dataclasses
+    import importlib.util
+    import os
+
+    import ml_collections
+
+    from jaxml.data import clock
+    from jaxml.train.loop import train_and_evaluate
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
+    spec = importlib.util.spec_from_file_location("clock_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config("quick")
+    assert c.objective == "clock_absolute"
+    style = dataclasses.replace(clock.CANONICAL_STYLE, rotation_deg=(0.0, 360.0))
+    c.data.train_style = ml_collections.ConfigDict(dataclasses.asdict(style))
+    c.data.batch_size = 64
+    c.train.num_steps = 600
+    c.train.eval_every = 600
+    c.optimizer.schedule = "constant"
+    c.optimizer.lr = 2e-3
+    c.train.progress_bar = False
+    c.reports = ()
+    final = train_and_evaluate(c, str(tmp_path))
+    assert final["test"]["clock_error_min"] < 90.0, final["test"]
