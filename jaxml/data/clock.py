@@ -415,7 +415,7 @@ _CHUNK = 256
 
 
 def _dataset_uint8(seed: int, n: int, style: ClockStyle, split: str):
-    """(images uint8[n, 150, 150], hour, minute) as numpy: examples 0..n-1 of the stream
+    """(images uint8[n, 150, 150], hour, minute, rotation f32[n]) as numpy: examples 0..n-1 of the stream
     ``fold_in(key(seed), split_id)``, rendered in chunks of 256 (one compiled shape). A smaller
     n gives a prefix of a larger one."""
     if split not in _SPLITS:
@@ -424,19 +424,13 @@ def _dataset_uint8(seed: int, n: int, style: ClockStyle, split: str):
         raise ValueError(f"n must be a positive int, got {n!r}")
     key = jax.random.fold_in(jax.random.key(seed), _SPLITS[split])
     images = np.empty((n, CANVAS, CANVAS), np.uint8)
-    hour, minute = np.empty(n, np.int32), np.empty(n, np.int32)
+    hour, minute, rotation = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        out = render_batch(key, _CHUNK, style, start)
-        for dst, src in zip((images, hour, minute), out):
+        out = render_batch(key, _CHUNK, style, start) + (rotations(key, _CHUNK, style, start),)
+        for dst, src in zip((images, hour, minute, rotation), out):
             dst[start:stop] = np.asarray(src)[: stop - start]
-    return images, hour, minute
-
-
-def _dataset_rotations(seed: int, n: int, style: ClockStyle, split: str) -> np.ndarray:
-    """f32[n] rotations of the examples ``_dataset_uint8`` renders with the same arguments."""
-    key = jax.random.fold_in(jax.random.key(seed), _SPLITS[split])
-    return np.concatenate([np.asarray(rotations(key, _CHUNK, style, start)) for start in range(0, n, _CHUNK)])[:n]
+    return images, hour, minute, rotation
 
 
 def clock_dataset(seed: int, n: int, style: ClockStyle = TRAIN_STYLE, split: str = "train"):
@@ -445,9 +439,9 @@ def clock_dataset(seed: int, n: int, style: ClockStyle = TRAIN_STYLE, split: str
 
     Returns {"x": f32[n, 150, 150, 1] in [0, 1], "hour": i32[n] in 0..11, "minute": i32[n],
     "rotation": f32[n] (radians, clockwise; see :func:`rotations`)}."""
-    images, hour, minute = _dataset_uint8(seed, n, style, split)
+    images, hour, minute, rotation = _dataset_uint8(seed, n, style, split)
     return {"x": (images.astype(np.float32) / 255.0)[..., None], "hour": hour, "minute": minute,
-            "rotation": _dataset_rotations(seed, n, style, split)}
+            "rotation": rotation}
 
 
 def write_npy_dataset(directory: str, seed: int = 0, n: int = 18000, test_fraction: float = 0.2,
@@ -473,8 +467,8 @@ def write_npy_dataset(directory: str, seed: int = 0, n: int = 18000, test_fracti
         os.makedirs(directory, exist_ok=True)
     paths = {}
     for split, size, split_style in parts:
-        arrays = _dataset_uint8(seed, size, split_style, split)
-        for name, arr in zip(("images", "hours", "minutes"), arrays):
+        images, hours, minutes, _ = _dataset_uint8(seed, size, split_style, split)
+        for name, arr in zip(("images", "hours", "minutes"), (images, hours, minutes)):
             paths[f"{split}_{name}"] = os.path.join(directory, f"{split}_{name}.npy")
             if writer:
                 np.save(paths[f"{split}_{name}"], arr)
