@@ -165,6 +165,32 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
     assert ink_at(90.0) == pytest.approx(ink_at(270.0), rel=0.15)
 
 
+@pytest.mark.parametrize("ticks,hour_ticks,three_only,minute_ticks", [
+    ("lines12", True, False, False), ("lines60", True, False, True), ("dots12", True, False, False),
+    ("dots60", True, False, True), ("lines4", True, True, False), ("none", False, False, False)])
+def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
+    img = canonical(6, 30, dataclasses.replace(C.CANONICAL_STYLE, tick_styles=(ticks,)))
+    tick_out = R - 0.03 * R - 0.03 * R
+    ink_at = lambda angle: max(255 - sample(img, tick_out - r * R, angle + a)
+                               for a in np.arange(-1.5, 1.51, 0.25) for r in (0.01, 0.02, 0.03, 0.045))
+    assert ink_at(0.0) > 200                                   # the 12-o'clock marker, always
+    assert (ink_at(90.0) > 150) == hour_ticks                  # 3 o'clock
+    assert (ink_at(30.0) > 150) == (hour_ticks and not three_only)   # 1 o'clock
+    assert (ink_at(6.0) > 100) == minute_ticks                 # minute 1
+    assert ink_at(15.0) < 10 and ink_at(45.0) < 10             # between ticks: bare face
+
+
+@pytest.mark.parametrize("shape,tip_over_base", [("rect", 1.0), ("rounded", 1.0), ("tapered", 0.3),
+                                                ("flared", 1.5)])
+def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
+    img = canonical(3, 0, dataclasses.replace(C.CANONICAL_STYLE, hand_shapes=(shape,)))
+    # Minute hand straight up (0.8 R long): inked width across it near the base and near the tip.
+    width = lambda frac: (255 - img[int(round(CENTRE - frac * R)), int(CENTRE) - 12: int(CENTRE) + 13]).sum() / 255
+    base, tip = width(0.15), width(0.7)
+    # half-width at fraction f of the length: 1 - taper * f (taper 0.85 tapered, -0.6 flared)
+    assert tip / base == pytest.approx(tip_over_base, rel=0.2), (base, tip)
+
+
 def test_sampled_params_respect_style_and_heldout_is_disjoint():
     keys = jax.random.split(jax.random.key(0), 400)
     for style in (C.TRAIN_STYLE, C.HELDOUT_STYLE):

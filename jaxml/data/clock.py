@@ -13,9 +13,9 @@ cos theta)``; the hour hand sits at ``theta_h = (h + m/60) * 30 deg`` and the mi
 Every element is a signed distance d (pixels, negative inside) evaluated on all pixels at once:
 face disc ``|q| - R``, rim ring ``||q| - (R - w/2)| - w/2``, hands and ticks as (tapered,
 rounded) boxes in the frame of their own axis, the 12-o'clock marker as an isosceles triangle
-pointing at the centre. 12 or 60 ticks cost O(1) per pixel by angular domain repetition: the
-pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in that tick's
-frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
+pointing at the centre. 4, 12 or 60 ticks (lines or dots) cost O(1) per pixel by angular domain
+repetition: the pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in
+that tick's frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
 ``lerp(img, level, coverage)``. w = 0.75 px antialiases; the per-image Gaussian blur of sigma px
 is applied analytically by widening every edge to ``w = sqrt(0.75^2 + (0.75 sqrt(2 pi) sigma)^2)``
 (the slope of a blurred step), which costs nothing per pixel (a 9-tap convolution fused by XLA
@@ -24,14 +24,16 @@ a contrast change and Gaussian-like noise are applied and the image is quantised
 
 Styles. A :class:`ClockStyle` holds the ranges every per-image parameter is drawn from (uniform),
 and the allowed discrete choices (tick style, hand shape). It is static (hashable) under ``jit``.
-``TRAIN_STYLE`` and ``HELDOUT_STYLE`` have *disjoint* tick styles, hand shapes, lighting gradient
-and contrast ranges, and heavier blur/noise in the held-out set, so a model trained on the first
-can be scored on clock designs it never saw. ``CANONICAL_STYLE`` is an upright, centred,
+``TRAIN_STYLE`` and ``HELDOUT_STYLE`` have *disjoint* tick styles (lines or none / dots), hand
+shapes (rectangular, rounded, flared / tapered), lighting gradient and contrast ranges, and heavier
+blur/noise in the held-out set, so a model trained on the first can be scored on clock designs it
+never saw. ``CANONICAL_STYLE`` is an upright, centred,
 noiseless clock for tests.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -46,11 +48,14 @@ CANVAS = 150          # image side in pixels
 _HALF = CANVAS / 2.0  # half-canvas; clock radius is a fraction of it
 _AA = 0.75            # antialiasing half-width of edges in pixels (no blur)
 
-TICK_STYLES = ("lines12", "lines60", "dots12")
-HAND_SHAPES = ("rect", "tapered", "rounded")
-# Per hand shape: (taper, rounding): half-width shrinks to (1 - taper) at the tip; rounding is
-# the corner radius as a fraction of the half-width (1 = capsule).
-_HAND_SHAPE_TABLE = np.array([[0.0, 0.0], [0.85, 0.0], [0.0, 1.0]], np.float32)
+# Tick styles: 12 hour lines; plus 48 minute lines; 12 round dots; 12 dots plus 48 small ones; lines at
+# 3, 6 and 9 only; no ticks (rim and 12-o'clock marker alone).
+TICK_STYLES = ("lines12", "lines60", "dots12", "dots60", "lines4", "none")
+HAND_SHAPES = ("rect", "tapered", "rounded", "flared")
+# Per hand shape: (taper, rounding): half-width shrinks to (1 - taper) at the tip (a negative taper
+# widens it: "flared" is 1.6x as wide at the tip); rounding is the corner radius as a fraction of the
+# half-width (1 = capsule).
+_HAND_SHAPE_TABLE = np.array([[0.0, 0.0], [0.85, 0.0], [0.0, 1.0], [-0.6, 0.0]], np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +70,8 @@ class ClockStyle:
     hour_width: tuple[float, float] = (0.06, 0.09)     # full width
     minute_width: tuple[float, float] = (0.025, 0.045)
     hand_tail: tuple[float, float] = (0.0, 0.15)       # counterweight behind the centre
-    hand_shapes: tuple[str, ...] = ("rect", "rounded")
-    tick_styles: tuple[str, ...] = ("lines12", "lines60")
+    hand_shapes: tuple[str, ...] = ("rect", "rounded", "flared")
+    tick_styles: tuple[str, ...] = ("lines12", "lines60", "lines4", "none")
     tick_len: tuple[float, float] = (0.07, 0.13)       # hour ticks; minute ticks are 45% of it
     tick_width: tuple[float, float] = (0.018, 0.03)
     rim_width: tuple[float, float] = (0.015, 0.05)
@@ -117,11 +122,12 @@ class ClockStyle:
 
 
 TRAIN_STYLE = ClockStyle()
-# Held out from TRAIN_STYLE: dot ticks (train: line ticks, 12 or 60), tapered hands (train:
-# rectangular and rounded), stronger lighting gradients, lower contrast, more blur and noise.
+# Held out from TRAIN_STYLE: dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, or none), tapered
+# hands (train: rectangular, rounded, flared), stronger lighting gradients, lower contrast, more blur
+# and noise.
 # Rotation (full circle), scale, offset, hand lengths/widths and grey levels are shared.
 HELDOUT_STYLE = dataclasses.replace(
-    TRAIN_STYLE, tick_styles=("dots12",), hand_shapes=("tapered",), gradient=(0.3, 0.5),
+    TRAIN_STYLE, tick_styles=("dots12", "dots60"), hand_shapes=("tapered",), gradient=(0.3, 0.5),
     contrast=(0.55, 0.75), blur_sigma=(0.9, 1.3), noise_std=(0.03, 0.05))
 # Upright, centred, fixed geometry, no lighting, blur or noise: for tests that check angles.
 CANONICAL_STYLE = ClockStyle(
@@ -233,16 +239,21 @@ def _small_sincos(d):
     return sin, cos
 
 
-def _ticks(r, phi, n, r_out, length, half_width, rounding, skip_every):
+def _multiple_of(k, n):
+    """k % n == 0 for integral k, without fmod (a scalar libm call on CPU, ~25 ns/px)."""
+    return jnp.abs(k - n * jnp.round(k * (1.0 / n))) < 0.5
+
+
+def _ticks(r, phi, n, r_out, length, half_width, rounding, skip_every, keep_every=1):
     """Signed distance to n radial ticks ending at radius r_out, by angular repetition; ticks
-    with index % skip_every == 0 are left out (the 12-o'clock slot, or the hour slots)."""
+    with index % skip_every == 0 are left out (the 12-o'clock slot, or the hour slots), and so
+    are those with index % keep_every != 0 (keep_every may be traced: 3 keeps 3, 6 and 9)."""
     step = 2 * math.pi / n
     k = jnp.round(phi * (1.0 / step))
     sin_d, cos_d = _small_sincos(phi - k * step)
     d = _box(r * cos_d, r * sin_d, r_out - 0.5 * length, 0.5 * length, half_width, rounding)
-    # k % skip_every == 0 without fmod (a scalar libm call on CPU, ~25 ns/px); k is integral.
-    skipped = jnp.abs(k - skip_every * jnp.round(k * (1.0 / skip_every))) < 0.5
-    return jnp.where(skipped, 1e3, d)
+    hidden = _multiple_of(k, skip_every) | ~_multiple_of(k, keep_every)
+    return jnp.where(hidden, 1e3, d)
 
 
 def _triangle(x, y, half_base, height):
@@ -273,16 +284,22 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
 
     ink = _coverage(jnp.abs(r - (R - 0.5 * params["rim_width"])) - 0.5 * params["rim_width"], w)
     tick_out = R - params["rim_width"] - 0.03 * R
-    dots = params["tick_style"] == TICK_STYLES.index("dots12")
+    tick = params["tick_style"]
+    is_style = lambda *names: functools.reduce(jnp.logical_or, [tick == TICK_STYLES.index(n) for n in names])
+    dots = is_style("dots12", "dots60")
     tick_hw = jnp.maximum(0.5 * params["tick_width"], 0.6) * jnp.where(dots, 2.5, 1.0)
     tick_len = jnp.where(dots, 2 * tick_hw, params["tick_len"])
-    ink = jnp.maximum(ink, _coverage(_ticks(r, phi, 12, tick_out, tick_len, tick_hw,
-                                            jnp.where(dots, tick_hw, 0.0), 12), w))
-    if "lines60" in style.tick_styles:  # static: minute ticks only traced when the style has them
-        minor = _ticks(r, phi, 60, tick_out, 0.45 * params["tick_len"],
-                       jnp.maximum(0.25 * params["tick_width"], 0.5), 0.0, 5)
-        on = params["tick_style"] == TICK_STYLES.index("lines60")
-        ink = jnp.maximum(ink, jnp.where(on, _coverage(minor, w), 0.0))
+    major = _ticks(r, phi, 12, tick_out, tick_len, tick_hw, jnp.where(dots, tick_hw, 0.0), 12,
+                   jnp.where(tick == TICK_STYLES.index("lines4"), 3.0, 1.0))
+    ink = jnp.maximum(ink, jnp.where(tick == TICK_STYLES.index("none"), 0.0, _coverage(major, w)))
+    if {"lines60", "dots60"} & set(style.tick_styles):  # static: minute ticks traced only when drawn
+        minor_dots = tick == TICK_STYLES.index("dots60")
+        minor_hw = jnp.where(minor_dots, jnp.maximum(0.5 * params["tick_width"], 0.6),
+                             jnp.maximum(0.25 * params["tick_width"], 0.5))
+        minor_len = jnp.where(minor_dots, 2 * minor_hw, 0.45 * params["tick_len"])
+        minor = _ticks(r, phi, 60, tick_out - jnp.where(minor_dots, tick_hw - minor_hw, 0.0), minor_len,
+                       minor_hw, jnp.where(minor_dots, minor_hw, 0.0), 5)
+        ink = jnp.maximum(ink, jnp.where(is_style("lines60", "dots60"), _coverage(minor, w), 0.0))
     marker = _triangle(qx, qy - (tick_out - params["marker_len"]), 0.5 * params["marker_width"],
                        params["marker_len"])
     ink = jnp.maximum(ink, _coverage(marker, w))
