@@ -13,7 +13,7 @@ import pytest
 from jaxml import data
 from jaxml.data import pipeline
 from jaxml.models import mlp
-from jaxml.train import config as config_lib, objectives, step as step_lib, train_and_evaluate
+from jaxml.train import config as config_lib, loop, objectives, step as step_lib, train_and_evaluate
 from jaxml.train.state import TrainState, params_sha256
 
 
@@ -47,6 +47,11 @@ def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
     assert train_losses[-1] < train_losses[0] / 3
     assert os.path.isdir(tmp_path / "tb" / "train")
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["96"]     # 3 epochs x 32 steps, saved at the end
+    # A finished run restores for scoring: the final params, bit for bit.
+    model, state = loop.restore_trained(blobs_config(), str(tmp_path), data.build(blobs_config()).input_shape)
+    assert int(state.step) == 96 and params_sha256(state.params) == recs[-1]["params_sha256"]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        loop.restore_trained(blobs_config(), str(tmp_path / "never_trained"), (2,))
 
 
 def test_resume_equals_uninterrupted(tmp_path):

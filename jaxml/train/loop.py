@@ -76,6 +76,25 @@ class _EarlyStopping:
         return {"es_best": self.best, "es_bad": self.bad}
 
 
+def _initial_state(config, model, optimizer) -> TrainState:
+    params = model.init(jax.random.key(config.seed))
+    return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
+
+
+def restore_trained(config, workdir: str, input_shape, step: int | None = None):
+    """(model, state) of the run ``config`` trained in ``workdir``: its checkpoint at ``step`` (default:
+    the latest), restored on one device — to score a finished run on new data without training it."""
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
+    step = ckpt.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train the run first")
+    model = build_model(config, input_shape)
+    optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
+    state, _ = ckpt.restore(step, jax.jit(lambda: _initial_state(config, model, optimizer))())
+    ckpt.close()
+    return model, state
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
     """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation."""
     config_lib.validate(config, num_devices=jax.device_count())
@@ -90,11 +109,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     eval_every = int(config.train.eval_every) or spe
     ckpt_every = int(config.train.checkpoint_every)
 
-    def make_state():
-        params = model.init(jax.random.key(config.seed))
-        return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
-
-    state = driver.init(make_state)
+    state = driver.init(lambda: _initial_state(config, model, optimizer))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=int(config.train.keep_checkpoints))
     mlog = MetricsLog(workdir)
     meta = {"stopped_early": False}

@@ -1,0 +1,79 @@
+"""Which held-out clock setting costs a trained clock model what: score a finished run on its own test
+style, on the held-out style, and on its training style with one held-out setting (or one group) swapped in.
+
+    python scripts/clock_heldout.py --config=configs/clock.py --workdir=runs/clock [--n=3600] [--step=N]
+
+``--config`` must be the config the run was trained with (same arguments and overrides). Each row renders
+``n`` clocks from the "heldout" stream of the run's data seed (the "test" row: the run's own test set), so a
+row is reproducible and every row draws the same times. Prints a Markdown table and a JSON line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "The config the run was trained with.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (its checkpoints are read).")
+_N = flags.DEFINE_integer("n", 3600, "Clocks per row.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+DESIGN = ("tick_styles", "hand_shapes")
+LIGHTING = ("gradient", "contrast", "blur_sigma", "noise_std")
+
+
+def settings(train, heldout) -> dict:
+    """{row name: style}: every field where the held-out style differs, one at a time, then the groups."""
+    differ = [f.name for f in dataclasses.fields(train) if getattr(train, f.name) != getattr(heldout, f.name)]
+    rows = {f"only {name}": dataclasses.replace(train, **{name: getattr(heldout, name)}) for name in differ}
+    for group, fields in (("designs", DESIGN), ("lighting", LIGHTING)):
+        fields = [f for f in fields if f in differ]
+        if len(fields) > 1:
+            rows[f"only {group} ({', '.join(fields)})"] = dataclasses.replace(
+                train, **{f: getattr(heldout, f) for f in fields})
+    rows["heldout (all of them)"] = heldout
+    return rows
+
+
+def main(argv):
+    del argv
+    import jax
+    import jax.numpy as jnp
+    from jaxml.data import clock, pipeline
+    from jaxml.train import clock_task, loop, objectives, step as step_lib
+
+    config = _CONFIG.value
+    model, state = loop.restore_trained(config, _WORKDIR.value, (clock.CANVAS, clock.CANVAS, 1), _STEP.value)
+    eval_step = jax.jit(step_lib.make_eval_step(model, objectives.get(config.objective)))
+
+    def score(arrays):
+        total = None
+        for batch in pipeline.eval_batches(arrays, int(config.data.eval_batch_size)):
+            sums = eval_step(state.params, state.model_state, jax.device_put(batch))
+            total = sums if total is None else jax.tree.map(jnp.add, total, sums)
+        total = jax.device_get(total)
+        return {k: float(v) / float(total["n"]) for k, v in total.items() if k != "n"}
+
+    train = clock_task.train_style(config)
+    rows = {"test (training designs)": score(clock_task.rendered_arrays(config, train, "test", _N.value))}
+    for name, style in settings(train, clock.HELDOUT_STYLE).items():
+        rows[name] = score(clock_task.rendered_arrays(config, style, "heldout", _N.value))
+    print(f"{_WORKDIR.value} at step {int(state.step)}, {_N.value} clocks per row")
+    print("| clocks | error (min) | hour acc. | minute ±1 | minute ±5 |")
+    print("|---|---|---|---|---|")
+    for name, m in rows.items():
+        print(f"| {name} | {m['clock_error_min']:.2f} | {m['hour_accuracy']:.3f} | {m['minute_within_1']:.3f} "
+              f"| {m['minute_within_5']:.3f} |")
+    print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": int(state.step),
+                      "clock_error_min": {k: round(v["clock_error_min"], 4) for k, v in rows.items()}}))
+
+
+if __name__ == "__main__":
+    app.run(main)
