@@ -252,6 +252,26 @@ def test_contrast_curve_monotone_and_darkens_dark_pixels_more():
         C.contrast_curve(x, 0.0)
 
 
+def test_detrend_standardize_is_the_least_squares_residual_and_blind_to_contrast_and_ramps():
+    x = np.random.default_rng(0).uniform(size=(2, 150, 150, 1)).astype(np.float32)
+    y = np.asarray(C.detrend_standardize(x))
+    rows, cols = np.meshgrid(np.arange(150.0), np.arange(150.0), indexing="ij")
+    basis = np.stack([np.ones(150 * 150), rows.ravel(), cols.ravel()], 1)
+    for i in range(2):
+        coef, *_ = np.linalg.lstsq(basis, x[i, ..., 0].ravel().astype(np.float64), rcond=None)
+        r = x[i, ..., 0].ravel() - basis @ coef
+        np.testing.assert_allclose(y[i, ..., 0].ravel(), r / r.std(), atol=2e-5)
+    ramp = (0.3 * (cols - 74.5) - 0.2 * (rows - 74.5)) / 75.0
+    lit = 0.5 + 0.6 * (x - 0.5) + ramp[None, :, :, None]            # contrast 0.6, additive ramp
+    np.testing.assert_allclose(np.asarray(C.detrend_standardize(lit.astype(np.float32))), y, atol=2e-5)
+    # the renderer's multiplicative gradient: removed to first order (a 0.3 ramp leaves < 5 % of unit variance)
+    clean = np.asarray(C.render_clock(jax.random.key(0), 4, 20, C.CANONICAL_STYLE), np.float32)[None, :, :, None] / 255
+    lit = clean * (1.0 + 0.3 * (cols - 74.5)[None, :, :, None] / 75.0)
+    d = np.asarray(C.detrend_standardize(lit)) - np.asarray(C.detrend_standardize(clean))
+    plain = (lit - lit.mean()) / lit.std() - (clean - clean.mean()) / clean.std()   # standardising alone
+    assert np.mean(d ** 2) < 0.05 and np.mean(d ** 2) < np.mean(plain ** 2) / 4, (np.mean(d ** 2), np.mean(plain ** 2))
+
+
 # ---------------------------------------------------------------- datasets and files
 
 def test_clock_dataset_deterministic_prefix_and_splits_differ():

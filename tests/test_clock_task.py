@@ -120,3 +120,38 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     c.reports = ()
     final = train_and_evaluate(c, str(tmp_path))
     assert final["test"]["clock_error_min"] < 90.0, final["test"]
+
+    # scripts/clock_heldout.py restores the run and scores it setting by setting; its held-out row renders
+    # the same 200 clocks as the run's own final "heldout" evaluation, so the two agree exactly.
+    import json
+    import subprocess
+    import sys
+    root = os.path.dirname(path)[:-len("configs")]
+    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "clock_heldout.py"),
+                          f"--config={path}:quick", f"--workdir={tmp_path}", "--n=200"],
+                         capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["step"] == 600
+    errors = result["clock_error_min"]
+    assert set(errors) == {"test (training designs)", "only tick_styles", "only hand_shapes", "only gradient",
+                           "only contrast", "only blur_sigma", "only noise_std",
+                           "only designs (tick_styles, hand_shapes)",
+                           "only lighting (gradient, contrast, blur_sigma, noise_std)", "heldout (all of them)"}
+    assert errors["heldout (all of them)"] == pytest.approx(final["heldout"]["clock_error_min"], abs=1e-3)
+
+
+def test_preprocess_options_and_bad_value_named():
+    import ml_collections
+
+    from jaxml.data import clock
+    from jaxml.train import config as config_lib
+
+    c = ml_collections.ConfigDict({"data": {"contrast_gamma": 1.5, "normalize": "detrend"}})
+    x = np.random.default_rng(0).uniform(size=(2, 150, 150, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(clock_task.preprocess(c)(x)),
+                               np.asarray(clock.detrend_standardize(clock.contrast_curve(x, 1.5))), atol=1e-6)
+    c.data.normalize = "none"
+    np.testing.assert_allclose(np.asarray(clock_task.preprocess(c)(x)), x ** 1.5, rtol=1e-6)
+    c.data.normalize = "standardise"
+    with pytest.raises(config_lib.ConfigError, match="config.data.normalize"):
+        clock_task.preprocess(c)

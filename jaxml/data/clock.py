@@ -427,6 +427,26 @@ def contrast_curve(x: jax.Array, gamma: float) -> jax.Array:
     return jnp.clip(x, 0.0, 1.0) ** gamma
 
 
+def detrend_standardize(x: jax.Array, eps: float = 1e-3) -> jax.Array:
+    """Per image: remove the least-squares plane a + b X + c Y, then scale to unit standard deviation.
+
+    x: f32[..., H, W, C] (pixels in any range). With centred coordinates X, Y on the square grid, the
+    plane's basis {1, X, Y} is orthogonal, so a = mean(x), b = <x, X> / <X, X>, c = <x, Y> / <Y, Y>.
+    The result is unchanged by a contrast change ``0.5 + k (x - 0.5)`` (k > 0) and by an added linear
+    brightness ramp, and nearly so by a multiplicative one ``x (1 + g ramp)`` — the renderer's lighting
+    gradient — whose first-order part is such a ramp. ``eps`` floors the standard deviation (a blank image
+    stays ~0 instead of amplifying its noise)."""
+    h, w = x.shape[-3], x.shape[-2]
+    gy = jnp.arange(h, dtype=jnp.float32)[:, None, None] - (h - 1) / 2.0
+    gx = jnp.arange(w, dtype=jnp.float32)[None, :, None] - (w - 1) / 2.0
+    axes = (-3, -2)
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    bx = jnp.sum(x * gx, axis=axes, keepdims=True) / (h * jnp.sum(gx * gx))
+    by = jnp.sum(x * gy, axis=axes, keepdims=True) / (w * jnp.sum(gy * gy))
+    r = x - mean - bx * gx - by * gy
+    return r / jnp.maximum(jnp.sqrt(jnp.mean(r * r, axis=axes, keepdims=True)), eps)
+
+
 _SPLITS = {"train": 0, "test": 1, "heldout": 2}  # independent streams per split
 _CHUNK = 256
 

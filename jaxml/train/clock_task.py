@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxml import clock_metrics, losses
 from jaxml.data import clock, pipeline
+from jaxml.train import config as config_lib
 
 TWO_PI = 2.0 * np.pi
 HEAD_WEIGHTS = (0.6, 0.4)
@@ -93,29 +94,53 @@ def absolute_objective(outputs, batch):
 DECODERS = {"hour": decode_heads, "angles": decode_periodic, "abs_angles": decode_absolute}  # by output head
 
 
+def train_style(config) -> clock.ClockStyle:
+    """The style the run trains on: ``config.data.train_style`` (a partial ClockStyle) or TRAIN_STYLE."""
+    d = config.data
+    return clock.ClockStyle.from_dict(d.train_style.to_dict()) if d.get("train_style") else clock.TRAIN_STYLE
+
+
+NORMALIZE = ("none", "detrend")
+
+
+def preprocess(config):
+    """The run's image preprocessing x -> x: the report's contrast curve when ``data.contrast_gamma`` != 1,
+    then ``data.normalize``: "none", or "detrend" (per image: remove the best-fit brightness plane and scale
+    to unit variance, :func:`clock.detrend_standardize` — blind to contrast and to linear lighting ramps)."""
+    gamma = float(config.data.get("contrast_gamma", 1.0))
+    normalize = config.data.get("normalize", "none")
+    if normalize not in NORMALIZE:
+        raise config_lib.ConfigError(f"config.data.normalize must be one of {NORMALIZE}, got {normalize!r}")
+    curve = (lambda x: clock.contrast_curve(x, gamma)) if gamma != 1.0 else (lambda x: x)
+    if normalize == "detrend":
+        return lambda x: clock.detrend_standardize(curve(x))
+    return curve
+
+
+def rendered_arrays(config, style: clock.ClockStyle, split: str, n: int | None = None) -> dict:
+    """``n`` (default ``data.test_size``) rendered clocks of ``style`` from the ``split`` stream of the run's
+    data seed, preprocessed as the run's inputs: {"x", "hour", "minute", "rotation"}."""
+    d = config.data
+    arrays = clock.clock_dataset(d.get("data_seed", 0), int(d.test_size if n is None else n), style, split)
+    return {**arrays, "x": np.asarray(preprocess(config)(arrays["x"]))}
+
+
 def build_data(config) -> pipeline.Splits:
     """Training batches rendered on the fly from fold_in(seed, step) (``train_size`` = 0: infinite data)
     or drawn from a fixed rendered set of ``train_size`` images (the report: 14,400); evaluation on
     ``test_size`` held-out images of the training styles ("test") and of the excluded styles ("heldout")."""
     d = config.data
-    train_style = clock.ClockStyle.from_dict(d.train_style.to_dict()) if d.get("train_style") else clock.TRAIN_STYLE
-    gamma = float(d.get("contrast_gamma", 1.0))
-    prep = (lambda x: clock.contrast_curve(x, gamma)) if gamma != 1.0 else (lambda x: x)
-
-    def with_prep(arrays):
-        return {**arrays, "x": np.asarray(prep(arrays["x"]))}
-
-    eval_splits = {"test": with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.test_size), train_style, "test")),
-                   "heldout": with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.test_size),
-                                                            clock.HELDOUT_STYLE, "heldout"))}
+    style, prep = train_style(config), preprocess(config)
+    eval_splits = {"test": rendered_arrays(config, style, "test"),
+                   "heldout": rendered_arrays(config, clock.HELDOUT_STYLE, "heldout")}
     if int(d.get("train_size", 0)) > 0:
-        arrays = with_prep(clock.clock_dataset(d.get("data_seed", 0), int(d.train_size), train_style, "train"))
+        arrays = rendered_arrays(config, style, "train", int(d.train_size))
         train = pipeline.ArraySource(arrays, d.batch_size, seed=config.seed)
     else:
         def make_batch(key, n):
-            images, hour, minute = clock.render_batch(key, n, train_style)
+            images, hour, minute = clock.render_batch(key, n, style)
             return {"x": prep(images.astype(jnp.float32)[..., None] / 255.0), "hour": hour, "minute": minute,
-                    "rotation": clock.rotations(key, n, train_style)}
+                    "rotation": clock.rotations(key, n, style)}
         train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed,
                                          steps_per_epoch=int(d.get("steps_per_epoch", 600)))
     return pipeline.Splits(train=train, eval=eval_splits, input_shape=(clock.CANVAS, clock.CANVAS, 1))
