@@ -167,7 +167,8 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
 
 @pytest.mark.parametrize("ticks,hour_ticks,three_only,minute_ticks", [
     ("lines12", True, False, False), ("lines60", True, False, True), ("dots12", True, False, False),
-    ("dots60", True, False, True), ("lines4", True, True, False), ("none", False, False, False)])
+    ("dots60", True, False, True), ("lines4", True, True, False), ("none", False, False, False),
+    ("bars12", True, False, False)])
 def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
     img = canonical(6, 30, dataclasses.replace(C.CANONICAL_STYLE, tick_styles=(ticks,)))
     tick_out = R - 0.03 * R - 0.03 * R
@@ -181,13 +182,13 @@ def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
 
 
 @pytest.mark.parametrize("shape,tip_over_base", [("rect", 1.0), ("rounded", 1.0), ("tapered", 0.3),
-                                                ("flared", 1.5)])
+                                                ("flared", 1.5), ("lancet", 0.6)])
 def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
     img = canonical(3, 0, dataclasses.replace(C.CANONICAL_STYLE, hand_shapes=(shape,)))
     # Minute hand straight up (0.8 R long): inked width across it near the base and near the tip.
     width = lambda frac: (255 - img[int(round(CENTRE - frac * R)), int(CENTRE) - 12: int(CENTRE) + 13]).sum() / 255
     base, tip = width(0.15), width(0.7)
-    # half-width at fraction f of the length: 1 - taper * f (taper 0.85 tapered, -0.6 flared)
+    # half-width at fraction f of the length: 1 - taper * f (taper 0.85 tapered, -0.6 flared, 0.5 lancet)
     assert tip / base == pytest.approx(tip_over_base, rel=0.2), (base, tip)
 
 
