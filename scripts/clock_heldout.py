@@ -44,34 +44,26 @@ def settings(train, heldout) -> dict:
 
 def main(argv):
     del argv
-    import jax
-    import jax.numpy as jnp
-    from jaxml.data import clock, pipeline
-    from jaxml.train import clock_task, loop, objectives, step as step_lib
+    from jaxml.data import clock
+    from jaxml.train import clock_task, loop
 
     config = _CONFIG.value
-    model, state = loop.restore_trained(config, _WORKDIR.value, (clock.CANVAS, clock.CANVAS, 1), _STEP.value)
-    eval_step = jax.jit(step_lib.make_eval_step(model, objectives.get(config.objective)))
+    _, driver, state = loop.restore_trained(config, _WORKDIR.value, (clock.CANVAS, clock.CANVAS, 1), _STEP.value)
 
     def score(arrays):
-        total = None
-        for batch in pipeline.eval_batches(arrays, int(config.data.eval_batch_size)):
-            sums = eval_step(state.params, state.model_state, jax.device_put(batch))
-            total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-        total = jax.device_get(total)
-        return {k: float(v) / float(total["n"]) for k, v in total.items() if k != "n"}
+        return loop.evaluate(driver, state, arrays, int(config.data.eval_batch_size))
 
     train = clock_task.train_style(config)
     rows = {"test (training designs)": score(clock_task.rendered_arrays(config, train, "test", _N.value))}
     for name, style in settings(train, clock.HELDOUT_STYLE).items():
         rows[name] = score(clock_task.rendered_arrays(config, style, "heldout", _N.value))
-    print(f"{_WORKDIR.value} at step {int(state.step)}, {_N.value} clocks per row")
+    print(f"{_WORKDIR.value} at step {int(driver.fetch(state.step))}, {_N.value} clocks per row")
     print("| clocks | error (min) | hour acc. | minute ±1 | minute ±5 |")
     print("|---|---|---|---|---|")
     for name, m in rows.items():
         print(f"| {name} | {m['clock_error_min']:.2f} | {m['hour_accuracy']:.3f} | {m['minute_within_1']:.3f} "
               f"| {m['minute_within_5']:.3f} |")
-    print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": int(state.step),
+    print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": int(driver.fetch(state.step)),
                       "clock_error_min": {k: round(v["clock_error_min"], 4) for k, v in rows.items()}}))
 
 

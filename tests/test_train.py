@@ -48,8 +48,11 @@ def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
     assert os.path.isdir(tmp_path / "tb" / "train")
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["96"]     # 3 epochs x 32 steps, saved at the end
     # A finished run restores for scoring: the final params, bit for bit.
-    model, state = loop.restore_trained(blobs_config(), str(tmp_path), data.build(blobs_config()).input_shape)
+    splits = data.build(blobs_config())
+    _, driver, state = loop.restore_trained(blobs_config(), str(tmp_path), splits.input_shape)
     assert int(state.step) == 96 and params_sha256(state.params) == recs[-1]["params_sha256"]
+    assert loop.evaluate(driver, state, splits.eval["test"], 100) == pytest.approx(
+        {k: v for k, v in final["test"].items() if k not in ("step", "split", "params_sha256")})
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         loop.restore_trained(blobs_config(), str(tmp_path / "never_trained"), (2,))
 

@@ -82,17 +82,20 @@ def _initial_state(config, model, optimizer) -> TrainState:
 
 
 def restore_trained(config, workdir: str, input_shape, step: int | None = None):
-    """(model, state) of the run ``config`` trained in ``workdir``: its checkpoint at ``step`` (default:
-    the latest), restored on one device — to score a finished run on new data without training it."""
+    """(model, driver, state) of the run ``config`` trained in ``workdir``, its checkpoint at ``step``
+    (default: the latest) restored under the config's driver — to score a finished run on new data:
+    ``evaluate(driver, state, arrays, batch_size)``."""
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train the run first")
     model = build_model(config, input_shape)
     optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
-    state, _ = ckpt.restore(step, jax.jit(lambda: _initial_state(config, model, optimizer))())
+    driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
+    target = driver.init(lambda: _initial_state(config, model, optimizer))
+    saved, _ = ckpt.restore(step, driver.to_saveable(target))
     ckpt.close()
-    return model, state
+    return model, driver, driver.from_saveable(saved)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
