@@ -13,7 +13,7 @@ cos theta)``; the hour hand sits at ``theta_h = (h + m/60) * 30 deg`` and the mi
 Every element is a signed distance d (pixels, negative inside) evaluated on all pixels at once:
 face disc ``|q| - R``, rim ring ``||q| - (R - w/2)| - w/2``, hands and ticks as (tapered,
 rounded) boxes in the frame of their own axis, the 12-o'clock marker as an isosceles triangle
-pointing at the centre. 4, 12 or 60 ticks (lines or dots) cost O(1) per pixel by angular domain
+pointing at the centre. 4, 12 or 60 ticks (lines, bars or dots) cost O(1) per pixel by angular domain
 repetition: the pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in
 that tick's frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
 ``lerp(img, level, coverage)``. w = 0.75 px antialiases; the per-image Gaussian blur of sigma px
@@ -25,10 +25,9 @@ a contrast change and Gaussian-like noise are applied and the image is quantised
 Styles. A :class:`ClockStyle` holds the ranges every per-image parameter is drawn from (uniform),
 and the allowed discrete choices (tick style, hand shape). It is static (hashable) under ``jit``.
 ``TRAIN_STYLE`` and ``HELDOUT_STYLE`` have *disjoint* tick styles (lines, bars or none / round dots),
-hand shapes (rectangular, rounded, flared, lancet / sharply tapered), lighting gradient and contrast ranges, and heavier
-blur/noise in the held-out set, so a model trained on the first can be scored on clock designs it
-never saw. ``CANONICAL_STYLE`` is an upright, centred,
-noiseless clock for tests.
+hand shapes (rectangular, rounded, flared, lancet / sharply tapered), lighting gradient and contrast
+ranges, and heavier blur/noise in the held-out set, so a model trained on the first can be scored on
+clock designs it never saw. ``CANONICAL_STYLE`` is an upright, centred, noiseless clock for tests.
 """
 from __future__ import annotations
 
@@ -288,13 +287,13 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     is_style = lambda *names: functools.reduce(jnp.logical_or, [tick == TICK_STYLES.index(n) for n in names])
     dots = is_style("dots12", "dots60")
     tick_hw = jnp.maximum(0.5 * params["tick_width"], 0.6) * jnp.where(
-        dots, 2.5, jnp.where(tick == TICK_STYLES.index("bars12"), 2.0, 1.0))
+        dots, 2.5, jnp.where(is_style("bars12"), 2.0, 1.0))
     tick_len = jnp.where(dots, 2 * tick_hw, params["tick_len"])
     major = _ticks(r, phi, 12, tick_out, tick_len, tick_hw, jnp.where(dots, tick_hw, 0.0), 12,
-                   jnp.where(tick == TICK_STYLES.index("lines4"), 3.0, 1.0))
-    ink = jnp.maximum(ink, jnp.where(tick == TICK_STYLES.index("none"), 0.0, _coverage(major, w)))
+                   jnp.where(is_style("lines4"), 3.0, 1.0))
+    ink = jnp.maximum(ink, jnp.where(is_style("none"), 0.0, _coverage(major, w)))
     if {"lines60", "dots60"} & set(style.tick_styles):  # static: minute ticks traced only when drawn
-        minor_dots = tick == TICK_STYLES.index("dots60")
+        minor_dots = is_style("dots60")
         minor_hw = jnp.where(minor_dots, jnp.maximum(0.5 * params["tick_width"], 0.6),
                              jnp.maximum(0.25 * params["tick_width"], 0.5))
         minor_len = jnp.where(minor_dots, 2 * minor_hw, 0.45 * params["tick_len"])
