@@ -57,13 +57,14 @@ def main(argv):
     rows = {"test (training designs)": score(clock_task.rendered_arrays(config, train, "test", _N.value))}
     for name, style in settings(train, clock.HELDOUT_STYLE).items():
         rows[name] = score(clock_task.rendered_arrays(config, style, "heldout", _N.value))
-    print(f"{_WORKDIR.value} at step {int(driver.fetch(state.step))}, {_N.value} clocks per row")
+    step = int(driver.fetch(state.step))
+    print(f"{_WORKDIR.value} at step {step}, {_N.value} clocks per row")
     print("| clocks | error (min) | hour acc. | minute ±1 | minute ±5 |")
     print("|---|---|---|---|---|")
     for name, m in rows.items():
         print(f"| {name} | {m['clock_error_min']:.2f} | {m['hour_accuracy']:.3f} | {m['minute_within_1']:.3f} "
               f"| {m['minute_within_5']:.3f} |")
-    print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": int(driver.fetch(state.step)),
+    print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": step,
                       "clock_error_min": {k: round(v["clock_error_min"], 4) for k, v in rows.items()}}))
 
 
