@@ -1,5 +1,6 @@
 """Which held-out clock setting costs a trained clock model what: score a finished run on its own test
-style, on the held-out style, and on its training style with one held-out setting (or one group) swapped in.
+style, on the held-out style, on its training style with one held-out setting (or one group) swapped in, and on
+the held-out style with one setting swapped back to its training range.
 
     python scripts/clock_heldout.py --config=configs/clock.py --workdir=runs/clock [--n=3600] [--step=N]
 
@@ -30,7 +31,9 @@ LIGHTING = ("gradient", "contrast", "blur_sigma", "noise_std")
 
 
 def settings(train, heldout) -> dict:
-    """{row name: style}: every field where the held-out style differs, one at a time, then the groups."""
+    """{row name: style}: every field where the held-out style differs, one at a time, then the groups, then the
+    whole held-out style, and it with one field at a time put back to its training range (what that setting
+    adds on top of all the others: they compound)."""
     differ = [f.name for f in dataclasses.fields(train) if getattr(train, f.name) != getattr(heldout, f.name)]
     rows = {f"only {name}": dataclasses.replace(train, **{name: getattr(heldout, name)}) for name in differ}
     for group, fields in (("designs", DESIGN), ("lighting", LIGHTING)):
@@ -39,6 +42,8 @@ def settings(train, heldout) -> dict:
             rows[f"only {group} ({', '.join(fields)})"] = dataclasses.replace(
                 train, **{f: getattr(heldout, f) for f in fields})
     rows["heldout (all of them)"] = heldout
+    for name in differ:  # what each setting adds on top of all the others
+        rows[f"heldout except {name}"] = dataclasses.replace(heldout, **{name: getattr(train, name)})
     return rows
 
 
