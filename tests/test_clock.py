@@ -168,7 +168,7 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
 @pytest.mark.parametrize("ticks,hour_ticks,three_only,minute_ticks", [
     ("lines12", True, False, False), ("lines60", True, False, True), ("dots12", True, False, False),
     ("dots60", True, False, True), ("lines4", True, True, False), ("none", False, False, False),
-    ("bars12", True, False, False)])
+    ("bars12", True, False, False), ("squares12", True, False, False)])
 def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
     img = canonical(6, 30, dataclasses.replace(C.CANONICAL_STYLE, tick_styles=(ticks,)))
     tick_out = R - 0.03 * R - 0.03 * R

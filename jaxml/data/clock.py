@@ -24,7 +24,7 @@ a contrast change and Gaussian-like noise are applied and the image is quantised
 
 Styles. A :class:`ClockStyle` holds the ranges every per-image parameter is drawn from (uniform),
 and the allowed discrete choices (tick style, hand shape). It is static (hashable) under ``jit``.
-``TRAIN_STYLE`` and ``HELDOUT_STYLE`` have *disjoint* tick styles (lines, bars or none / round dots),
+``TRAIN_STYLE`` and ``HELDOUT_STYLE`` have *disjoint* tick styles (lines, bars, squares or none / round dots),
 hand shapes (rectangular, rounded, flared, lancet / sharply tapered), lighting gradient and contrast
 ranges, and heavier blur/noise in the held-out set, so a model trained on the first can be scored on
 clock designs it never saw. ``CANONICAL_STYLE`` is an upright, centred, noiseless clock for tests.
@@ -48,8 +48,9 @@ _HALF = CANVAS / 2.0  # half-canvas; clock radius is a fraction of it
 _AA = 0.75            # antialiasing half-width of edges in pixels (no blur)
 
 # Tick styles: 12 hour lines; plus 48 minute lines; 12 round dots; 12 dots plus 48 small ones; lines at
-# 3, 6 and 9 only; no ticks (rim and 12-o'clock marker alone); 12 thick bars (twice a line's width).
-TICK_STYLES = ("lines12", "lines60", "dots12", "dots60", "lines4", "none", "bars12")
+# 3, 6 and 9 only; no ticks (rim and 12-o'clock marker alone); 12 thick bars (twice a line's width); 12
+# squares (the area of a dot of dots12: compact blobs with corners).
+TICK_STYLES = ("lines12", "lines60", "dots12", "dots60", "lines4", "none", "bars12", "squares12")
 HAND_SHAPES = ("rect", "tapered", "rounded", "flared", "lancet")
 # Per hand shape: (taper, rounding): half-width shrinks to (1 - taper) at the tip (a negative taper
 # widens it: "flared" is 1.6x as wide at the tip); rounding is the corner radius as a fraction of the
@@ -70,7 +71,7 @@ class ClockStyle:
     minute_width: tuple[float, float] = (0.025, 0.045)
     hand_tail: tuple[float, float] = (0.0, 0.15)       # counterweight behind the centre
     hand_shapes: tuple[str, ...] = ("rect", "rounded", "flared", "lancet")
-    tick_styles: tuple[str, ...] = ("lines12", "lines60", "lines4", "bars12", "none")
+    tick_styles: tuple[str, ...] = ("lines12", "lines60", "lines4", "bars12", "squares12", "none")
     tick_len: tuple[float, float] = (0.07, 0.13)       # hour ticks; minute ticks are 45% of it
     tick_width: tuple[float, float] = (0.018, 0.03)
     rim_width: tuple[float, float] = (0.015, 0.05)
@@ -121,8 +122,8 @@ class ClockStyle:
 
 
 TRAIN_STYLE = ClockStyle()
-# Held out from TRAIN_STYLE: round dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, thick bars, or
-# none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting gradients,
+# Held out from TRAIN_STYLE: round dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, thick bars, 12
+# squares, or none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting gradients,
 # lower contrast, more blur and noise.
 # Rotation (full circle), scale, offset, hand lengths/widths and grey levels are shared.
 HELDOUT_STYLE = dataclasses.replace(
@@ -286,9 +287,11 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     tick = params["tick_style"]
     is_style = lambda *names: functools.reduce(jnp.logical_or, [tick == TICK_STYLES.index(n) for n in names])
     dots = is_style("dots12", "dots60")
+    squares = is_style("squares12")
+    # a dot's radius is 2.5 line half-widths; a square's half-side 2.2 (equal areas: pi 2.5^2 ~ 4 2.2^2)
     tick_hw = jnp.maximum(0.5 * params["tick_width"], 0.6) * jnp.where(
-        dots, 2.5, jnp.where(is_style("bars12"), 2.0, 1.0))
-    tick_len = jnp.where(dots, 2 * tick_hw, params["tick_len"])
+        dots, 2.5, jnp.where(squares, 2.2, jnp.where(is_style("bars12"), 2.0, 1.0)))
+    tick_len = jnp.where(dots | squares, 2 * tick_hw, params["tick_len"])
     major = _ticks(r, phi, 12, tick_out, tick_len, tick_hw, jnp.where(dots, tick_hw, 0.0), 12,
                    jnp.where(is_style("lines4"), 3.0, 1.0))
     ink = jnp.maximum(ink, jnp.where(is_style("none"), 0.0, _coverage(major, w)))
