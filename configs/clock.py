@@ -15,13 +15,14 @@ random rotation it also sat at chance (test error 181 min at step 1,000, loss 3.
 variance (blind to contrast and to linear lighting ramps), "none" feeds raw pixels.
 
 Command:  python launch/train.py --config=configs/clock.py --workdir=runs/clock
-Expected: common-sense error 0.55 min on 3,600 test clocks after the 16,000 steps (seed 0; goal <= 1.0 minute,
-          the report: 1.89 on its photos; 0.74 at step 12,000), hour 99.1 %, minute within +-1 98.2 %; on the
+Expected: common-sense error 0.51 min on 3,600 test clocks after the 16,000 steps (seed 0; goal <= 1.0 minute,
+          the report: 1.89 on its photos; 0.70 at step 12,000), hour 99.3 %, minute within +-1 98.1 %; on the
           "heldout" designs (round-dot ticks, sharply tapered hands, harsher lighting, all never trained on)
-          50.8 min — see the README and ``python scripts/clock_heldout.py --config=configs/clock.py
+          31.0 min — see the README and ``python scripts/clock_heldout.py --config=configs/clock.py
           --workdir=runs/clock`` for what each excluded setting costs.
-Runtime:  ~0.25 s a step on 2 quiet CPU cores (~260 images/s): 16,000 steps ~70 min alone (this run: 80 min,
-          sharing the cores with a 12-minute run, diagnostics and a low-priority test suite). No GPU was available to time one.
+Runtime:  ~0.25 s a step on 2 quiet CPU cores (~260 images/s): 16,000 steps ~70 min alone (this run: 97 min,
+          sharing the cores with a low-priority image run and paused 7.5 min for benchmarks). No GPU was
+          available to time one.
 """
 from jaxml.train.config import base_config
 
