@@ -13,7 +13,7 @@ cos theta)``; the hour hand sits at ``theta_h = (h + m/60) * 30 deg`` and the mi
 Every element is a signed distance d (pixels, negative inside) evaluated on all pixels at once:
 face disc ``|q| - R``, rim ring ``||q| - (R - w/2)| - w/2``, hands and ticks as (tapered,
 rounded) boxes in the frame of their own axis, the 12-o'clock marker as an isosceles triangle
-pointing at the centre. 4, 12 or 60 ticks (lines, bars or dots) cost O(1) per pixel by angular domain
+pointing at the centre. 4, 12 or 60 ticks (lines, bars, squares or dots) cost O(1) per pixel by angular domain
 repetition: the pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in
 that tick's frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
 ``lerp(img, level, coverage)``. w = 0.75 px antialiases; the per-image Gaussian blur of sigma px
@@ -123,8 +123,8 @@ class ClockStyle:
 
 TRAIN_STYLE = ClockStyle()
 # Held out from TRAIN_STYLE: round dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, thick bars, 12
-# squares, or none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting gradients,
-# lower contrast, more blur and noise.
+# squares, or none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting
+# gradients, lower contrast, more blur and noise.
 # Rotation (full circle), scale, offset, hand lengths/widths and grey levels are shared.
 HELDOUT_STYLE = dataclasses.replace(
     TRAIN_STYLE, tick_styles=("dots12", "dots60"), hand_shapes=("tapered",), gradient=(0.3, 0.5),
