@@ -61,6 +61,7 @@ def get_config(arg=None):
     c.data.data_seed = 0
     c.data.train_size = 0            # 0: render fresh clocks every step; 14400 = the report's fixed set
     c.data.test_size = 3600
+    c.data.preblur_sigma = 1.25      # fixed Gaussian blur (px) before normalising: pixel noise x0.23
     c.data.contrast_gamma = 1.0
     c.data.normalize = "detrend"     # per image: brightness plane removed, unit variance ("none": raw)
     c.data.batch_size = 64

@@ -146,7 +146,7 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
 def test_preprocess_options_and_bad_value_named():
     import ml_collections
 
-    from jaxml.data import clock
+    from jaxml.data import clock, filters
     from jaxml.train import config as config_lib
 
     c = ml_collections.ConfigDict({"data": {"contrast_gamma": 1.5, "normalize": "detrend"}})
@@ -158,3 +158,12 @@ def test_preprocess_options_and_bad_value_named():
     c.data.normalize = "standardise"
     with pytest.raises(config_lib.ConfigError, match="config.data.normalize"):
         clock_task.preprocess(c)
+    c.data.normalize = "detrend"
+    c.data.preblur_sigma = 1.25  # the fixed blur comes first, then the curve, then the plane
+    np.testing.assert_allclose(
+        np.asarray(clock_task.preprocess(c)(x)),
+        np.asarray(clock.detrend_standardize(clock.contrast_curve(filters.gaussian_blur(x, 1.25), 1.5))), atol=1e-5)
+    for bad in (-0.5, "1.0", 9.0):
+        c = ml_collections.ConfigDict({"data": {"normalize": "detrend", "preblur_sigma": bad}})
+        with pytest.raises(config_lib.ConfigError, match="config.data.preblur_sigma"):
+            clock_task.preprocess(c)
