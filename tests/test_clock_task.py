@@ -167,3 +167,23 @@ def test_preprocess_options_and_bad_value_named():
         c = ml_collections.ConfigDict({"data": {"normalize": "detrend", "preblur_sigma": bad}})
         with pytest.raises(config_lib.ConfigError, match="config.data.preblur_sigma"):
             clock_task.preprocess(c)
+
+
+def test_clock_config_arguments():
+    """configs/clock.py: the default reads unblurred inputs (its README figure), ':preblur' blurs by 1.25 px,
+    arguments combine, and a wrong or conflicting one is named."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
+    spec = importlib.util.spec_from_file_location("clock_config_args", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.get_config().data.preblur_sigma == 0.0
+    c = module.get_config("preblur,quick")
+    assert (c.data.preblur_sigma, c.train.num_steps, c.objective) == (1.25, 60, "clock_absolute")
+    assert module.get_config("heads").objective == "clock_heads"
+    with pytest.raises(ValueError, match="'blur'"):
+        module.get_config("blur")
+    with pytest.raises(ValueError, match="choose one"):
+        module.get_config("heads,periodic")
