@@ -46,8 +46,9 @@ def gaussian_blur(x: jax.Array, sigma: float) -> jax.Array:
 
     Computed as two matmuls, y = B_H x B_W^T, with the banded matrices of :func:`gaussian_blur_matrix`,
     not as a sum of 2r + 1 shifted slices per axis: XLA:CPU fuses shifted slices into whatever produced x,
-    and when x is a freshly rendered clock batch it recomputed the whole drawing per tap (630 ms instead of
-    35 ms for 64 clocks at sigma 1.25); a dot is never fused into its producer."""
+    and when x is a freshly rendered clock batch it recomputed the whole drawing per tap (render + blur +
+    detrend of 64 clocks at sigma 1.25: ~300 ms instead of ~18 ms, ``python bench/clock_preblur.py``); a dot
+    is never fused into its producer."""
     if not isinstance(sigma, numbers.Real) or sigma < 0:
         raise ValueError(f"gaussian_blur: sigma must be a number >= 0 (pixels), got {sigma!r}")
     if x.ndim < 3:
