@@ -90,13 +90,23 @@ def test_rendered_rotation_is_the_one_drawn():
             assert (img[int(round(y)), int(round(x))] < 128) == want_dark, (m, np.degrees(rho), sign)
 
 
+def _clock_config():
+    """(path, module) of configs/clock.py, loaded from the file (configs/ is not a package)."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
+    spec = importlib.util.spec_from_file_location("clock_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return path, module
+
+
 def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     """The default formulation (configs/clock.py, clock_absolute) learns: 600 steps of batch 64 at a constant
     lr of 2e-3 on clean clocks turned at random (the canonical style, rotation 0-360 degrees) bring the
     common-sense error on 200 test clocks from chance (180 min) to well below it (measured: 29 min with the
     default detrended inputs, 55 min on raw pixels)."""
     import dataclasses
-    import importlib.util
     import os
 
     import ml_collections
@@ -104,10 +114,7 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     from jaxml.data import clock
     from jaxml.train.loop import train_and_evaluate
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
-    spec = importlib.util.spec_from_file_location("clock_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    path, module = _clock_config()
     c = module.get_config("quick")
     assert c.objective == "clock_absolute"
     style = dataclasses.replace(clock.CANONICAL_STYLE, rotation_deg=(0.0, 360.0))
@@ -172,13 +179,7 @@ def test_preprocess_options_and_bad_value_named():
 def test_clock_config_arguments():
     """configs/clock.py: the default reads unblurred inputs (its README figure), ':preblur' blurs by 1.25 px,
     arguments combine, and a wrong or conflicting one is named."""
-    import importlib.util
-    import os
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
-    spec = importlib.util.spec_from_file_location("clock_config_args", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    _, module = _clock_config()
     assert module.get_config().data.preblur_sigma == 0.0
     c = module.get_config("preblur,quick")
     assert (c.data.preblur_sigma, c.train.num_steps, c.objective) == (1.25, 60, "clock_absolute")
