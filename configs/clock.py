@@ -50,6 +50,7 @@ def get_config(arg=None):
     c.model.layers = TRUNK
     c.model.conv_padding = "SAME"
     c.model.activation = "relu"
+    c.model.test_views = 1           # evaluation averaged over 1, 4 or 8 rotated/mirrored views
     if "heads" in flags and "periodic" in flags:
         raise ValueError("configs/clock.py: ':heads' and ':periodic' are two formulations; choose one")
     if "heads" in flags:

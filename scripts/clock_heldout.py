@@ -2,7 +2,8 @@
 style, on the held-out style, on its training style with one held-out setting (or one group) swapped in, and on
 the held-out style with one setting swapped back to its training range.
 
-    python scripts/clock_heldout.py --config=configs/clock.py --workdir=runs/clock [--n=3600] [--step=N]
+    python scripts/clock_heldout.py --config=configs/clock.py --workdir=runs/clock [--n=3600] [--step=N] \
+        [--rows=summary] [--config.model.test_views=8]
 
 ``--config`` must be the config the run was trained with (same arguments and overrides). Each row renders
 ``n`` clocks from the "heldout" stream of the run's data seed (the "test" row: the run's own test set), so a
@@ -24,6 +25,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "The config the run wa
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir (its checkpoints are read).")
 _N = flags.DEFINE_integer("n", 3600, "Clocks per row.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_ROWS = flags.DEFINE_enum("rows", "all", ["all", "summary"], "all: every setting; summary: test and held-out only.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 DESIGN = ("tick_styles", "hand_shapes")
@@ -60,17 +62,19 @@ def main(argv):
 
     train = clock_task.train_style(config)
     rows = {"test (training designs)": score(clock_task.rendered_arrays(config, train, "test", _N.value))}
-    for name, style in settings(train, clock.HELDOUT_STYLE).items():
+    every = settings(train, clock.HELDOUT_STYLE)
+    for name, style in every.items() if _ROWS.value == "all" else [("heldout (all of them)", clock.HELDOUT_STYLE)]:
         rows[name] = score(clock_task.rendered_arrays(config, style, "heldout", _N.value))
     step = int(driver.fetch(state.step))
-    print(f"{_WORKDIR.value} at step {step}, {_N.value} clocks per row")
+    views = config.model.get("test_views", 1)
+    print(f"{_WORKDIR.value} at step {step}, {_N.value} clocks per row, {views} view(s) averaged")
     print("| clocks | error (min) | hour acc. | minute ±1 | minute ±5 |")
     print("|---|---|---|---|---|")
     for name, m in rows.items():
         print(f"| {name} | {m['clock_error_min']:.2f} | {m['hour_accuracy']:.3f} | {m['minute_within_1']:.3f} "
               f"| {m['minute_within_5']:.3f} |")
     print(json.dumps({"script": "clock_heldout", "workdir": _WORKDIR.value, "step": step,
-                      "clock_error_min": {k: round(v["clock_error_min"], 4) for k, v in rows.items()}}))
+                      "test_views": views, "clock_error_min": {k: round(v["clock_error_min"], 4) for k, v in rows.items()}}))
 
 
 if __name__ == "__main__":

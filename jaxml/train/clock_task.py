@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxml import clock_metrics, losses
 from jaxml.data import clock, filters, pipeline
+from jaxml.models import views
 from jaxml.train import config as config_lib
 
 TWO_PI = 2.0 * np.pi
@@ -90,6 +91,30 @@ def absolute_objective(outputs, batch):
     metrics["loss"] = loss
     return loss, metrics
 
+
+def _time_circles_back(y, k, mirror):
+    """"angles" on g . x -> x's frame: the time does not turn with the picture; a mirror reads t as 720 - t and m
+    as 60 - m, i.e. negates both sines."""
+    del k
+    return y * jnp.array([1.0, -1.0, 1.0, -1.0], y.dtype) if mirror else y
+
+
+def _logits_back(head):
+    def back(y, k, mirror):
+        """Logits on g . x -> x's frame, as log-probabilities (their mean is a geometric mean of probabilities).
+        Rotations leave the time alone; a mirror maps 3:10 to 8:50 — the hour depends on the minute, so no
+        per-head map exists."""
+        del k
+        if mirror:
+            raise ValueError(f"view averaging: the {head!r} head has no mirror image (the mirrored hour depends on "
+                             "the minute); use config.model.test_views=4 (rotations only) for clock_heads")
+        return jax.nn.log_softmax(y, axis=-1)
+    return back
+
+
+# How each clock head's outputs on a D4 view g . x map back to x's frame (jaxml/models/views.py).
+VIEW_MAPS = {"abs_angles": views.directions_back, "angles": _time_circles_back,
+             "hour": _logits_back("hour"), "minute": _logits_back("minute")}
 
 DECODERS = {"hour": decode_heads, "angles": decode_periodic, "abs_angles": decode_absolute}  # by output head
 

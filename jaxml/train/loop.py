@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxml import data, models
 from jaxml.data import pipeline
+from jaxml.models import views
 from jaxml.train import config as config_lib, drivers, objectives, optim, reports
 from jaxml.train.checkpoint import Checkpointer
 from jaxml.train.metrics_log import MetricsLog
@@ -30,8 +31,10 @@ log = logging.getLogger("jaxml")
 
 
 def build_model(config, input_shape):
-    """The Model named by ``config.model.name``, with the input size taken from the data."""
-    hyper = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    """The Model named by ``config.model.name``, with the input size taken from the data; with
+    ``config.model.test_views`` = 4 or 8 its evaluation averages over that many rotated/mirrored views
+    (jaxml/models/views.py; the objective says how its outputs map back)."""
+    hyper = {k: v for k, v in config.model.to_dict().items() if k not in ("name", "test_views")}
     for k, v in hyper.items():
         if isinstance(v, list):
             hyper[k] = tuple(v)
@@ -40,9 +43,19 @@ def build_model(config, input_shape):
     elif config.model.name == "gru":
         hyper.setdefault("input_features", int(input_shape[-1]))
     try:
-        return models.get(config.model.name, **hyper)
+        model = models.get(config.model.name, **hyper)
     except TypeError as e:
         raise config_lib.ConfigError(f"config.model: {e}") from None
+    n_views = config.model.get("test_views", 1)
+    if n_views != 1:
+        if n_views not in views.VIEW_COUNTS:
+            raise config_lib.ConfigError(f"config.model.test_views must be one of {views.VIEW_COUNTS}, got {n_views!r}")
+        try:
+            model = views.view_averaged(model, n_views, objectives.view_maps(config.objective),
+                                        heads=hyper.get("heads") or {"out": hyper.get("num_outputs", 0)})
+        except ValueError as e:
+            raise config_lib.ConfigError(str(e)) from None
+    return model
 
 
 def _mean_metrics(sums: dict) -> dict:

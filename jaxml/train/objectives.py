@@ -45,6 +45,16 @@ OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "s
                                     "clock_absolute": _clock("absolute_objective")}
 
 
+def view_maps(name: str) -> dict:
+    """For an objective whose outputs know how they transform under the square's symmetries: {head: map back}
+    (jaxml/models/views.py; ``config.model.test_views``). Only the clock objectives have them."""
+    if name.startswith("clock_") and name in OBJECTIVES:
+        from jaxml.train import clock_task
+        return clock_task.VIEW_MAPS
+    raise ValueError(f"config.model.test_views > 1: objective {name!r} does not say how its outputs transform "
+                     "when the image is rotated or mirrored; only the clock_* objectives do")
+
+
 def get(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"config.objective: unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
