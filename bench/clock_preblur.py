@@ -6,12 +6,16 @@ jitted batch maker, and why it is two matmuls.
 Times, for one training batch of freshly rendered clocks (render -> blur -> detrend, one jit each):
 ``none`` (no blur), ``matmul`` (``filters.gaussian_blur``: B_H x B_W^T with banded matrices) and
 ``slices`` (the same Gaussian as a sum of 2r + 1 shifted slices per axis, the first version: XLA:CPU fuses
-the slices into the renderer and redraws the clocks once per tap). The peer is
+the slices into the renderer and redraws the clocks once per tap). ``render | ...`` rows compile the uint8
+render and the rest as two programs, as ``clock_task.build_data`` does: in one program XLA:CPU also fuses the
+renderer into detrend's per-image reductions (``lax.optimization_barrier`` between them did not stop it: XLA:CPU
+drops the barrier from the compiled program). The peer is
 ``scipy.ndimage.gaussian_filter`` (mode "nearest", truncate 3) blurring the same rendered batch in numpy,
 against ``filters.gaussian_blur`` on it alone. Also prints the largest difference between the two jaxml
 blurs after detrending.
 
-Prints ms per batch, then the JSON line (bench/timing.py): ratios slices / matmul and scipy / jaxml blur.
+Prints ms per batch, then the JSON line (bench/timing.py): ratios slices / matmul, one / two programs (with and
+without the blur) and scipy / jaxml blur.
 """
 from __future__ import annotations
 
@@ -61,8 +65,13 @@ def main(_):
         return jax.jit(make)
 
     makers = {name: batch_maker(b) for name, b in blurs.items()}
-    keys = iter(jax.random.split(jax.random.key(0), 10 * FLAGS.repeats + 10))
+    keys = iter(jax.random.split(jax.random.key(0), 20 * FLAGS.repeats + 10))
     runs = {f"render+{name}+detrend": (lambda f=f: f(next(keys)).block_until_ready()) for name, f in makers.items()}
+    # What the clock task does (clock_task.build_data): the uint8 render and the preprocessing as two programs.
+    render = jax.jit(lambda key: clock.render_batch(key, n, clock.TRAIN_STYLE)[0])
+    for name in ("none", "matmul"):
+        prep = jax.jit(lambda u, b=blurs[name]: clock.detrend_standardize(b(u.astype(jnp.float32)[..., None] / 255.0)))
+        runs[f"render | {name}+detrend"] = lambda prep=prep: prep(render(next(keys))).block_until_ready()
 
     images, _, _ = clock.render_batch(jax.random.key(1), n, clock.TRAIN_STYLE)
     x = np.asarray(images, np.float32)[..., None] / 255.0
@@ -78,6 +87,8 @@ def main(_):
     print(f"{n} clocks, sigma {sigma} px; max |matmul - slices| after detrending: {diff:.1e}")
     timing.emit("clock_preblur", "ms", False, med,
                 {"slices/matmul": med["render+slices+detrend"] / med["render+matmul+detrend"],
+                 "one/two programs, no blur": med["render+none+detrend"] / med["render | none+detrend"],
+                 "one/two programs, blur": med["render+matmul+detrend"] / med["render | matmul+detrend"],
                  "jaxml/scipy": med["blur only: scipy"] / med["blur only: jaxml"]},
                 [(k, v, "") for k, v in med.items()])
 

@@ -149,6 +149,16 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
                            "heldout except contrast", "heldout except blur_sigma", "heldout except noise_std"}
     assert errors["heldout (all of them)"] == pytest.approx(final["heldout"]["clock_error_min"], abs=1e-3)
 
+    # The same run scored through 8 averaged views (rotations and mirrors; jaxml/models/views.py): two rows,
+    # the views recorded, and a different number than the single view (the averaged model is not the model).
+    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "clock_heldout.py"),
+                          f"--config={path}:quick", f"--workdir={tmp_path}", "--n=200", "--rows=summary",
+                          "--config.model.test_views=8"], capture_output=True, text=True, check=True).stdout
+    viewed = json.loads(out.strip().splitlines()[-1])
+    assert viewed["test_views"] == 8 and set(viewed["clock_error_min"]) == {"test (training designs)",
+                                                                           "heldout (all of them)"}
+    assert viewed["clock_error_min"]["heldout (all of them)"] != pytest.approx(errors["heldout (all of them)"])
+
 
 def test_preprocess_options_and_bad_value_named():
     import ml_collections
@@ -188,3 +198,25 @@ def test_clock_config_arguments():
         module.get_config("blur")
     with pytest.raises(ValueError, match="choose one"):
         module.get_config("heads,periodic")
+
+
+@pytest.mark.parametrize("preblur_sigma", [0.0, 1.25])
+def test_training_batches_are_render_then_preprocess(preblur_sigma):
+    """build_data's on-the-fly batches (rendered and preprocessed as two compiled programs) equal the rendered
+    clocks of the step's key, preprocessed in numpy-visible steps: same times, rotations and pixels."""
+    from jaxml.data import clock
+
+    _, module = _clock_config()
+    c = module.get_config("quick")
+    c.data.preblur_sigma = preblur_sigma
+    c.data.test_size = 8
+    splits = clock_task.build_data(c)
+    got = splits.train.batch(7)
+    key = jax.random.fold_in(jax.random.key(c.seed), 7)
+    images, hour, minute = clock.render_batch(key, c.data.batch_size, clock.TRAIN_STYLE)
+    np.testing.assert_array_equal(got["hour"], hour)
+    np.testing.assert_array_equal(got["minute"], minute)
+    np.testing.assert_array_equal(got["rotation"], clock.rotations(key, c.data.batch_size, clock.TRAIN_STYLE))
+    want = clock_task.preprocess(c)(np.asarray(images, np.float32)[..., None] / 255.0)
+    np.testing.assert_allclose(got["x"], want, atol=1e-4)
+    assert got["x"].shape == (c.data.batch_size, 150, 150, 1)

@@ -60,13 +60,16 @@ class ArraySource:
 
 
 class GeneratedSource:
-    """Batches rendered by a pure function ``make_batch(key, batch_size) -> Batch`` from fold_in(seed, step)."""
+    """Batches rendered by a pure function ``make_batch(key, batch_size) -> Batch`` from fold_in(seed, step).
+
+    ``make_batch`` is jitted whole unless ``jit=False`` (it then compiles its own parts: a maker whose stages
+    XLA would fuse badly, like the clock renderer followed by a per-image reduction)."""
 
     def __init__(self, make_batch: Callable[[jax.Array, int], Batch], batch_size: int, *, seed: int = 0,
-                 steps_per_epoch: int = 1000):
+                 steps_per_epoch: int = 1000, jit: bool = True):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.make_batch = jax.jit(make_batch, static_argnums=1)
+        self.make_batch = jax.jit(make_batch, static_argnums=1) if jit else make_batch
         self.batch_size, self.seed, self.steps_per_epoch = batch_size, seed, steps_per_epoch
         self._key = jax.random.key(seed)
 

@@ -168,11 +168,18 @@ def build_data(config) -> pipeline.Splits:
         arrays = rendered_arrays(config, style, "train", int(d.train_size))
         train = pipeline.ArraySource(arrays, d.batch_size, seed=config.seed)
     else:
+        # Two programs, not one: compiled together, XLA:CPU fuses the renderer into the per-image reductions
+        # of "detrend" and redraws every clock once per reduction (64 clocks: 104 ms in one jit vs 26 ms in
+        # two, with no pre-blur; the pre-blur's matmul already cut the fusion: 34 vs 38 ms) -- see
+        # bench/clock_preblur.py.
+        render = jax.jit(lambda key, n: clock.render_batch(key, n, style) + (clock.rotations(key, n, style),),
+                         static_argnums=1)
+        prep_pixels = jax.jit(lambda images: prep(images.astype(jnp.float32)[..., None] / 255.0))
+
         def make_batch(key, n):
-            images, hour, minute = clock.render_batch(key, n, style)
-            return {"x": prep(images.astype(jnp.float32)[..., None] / 255.0), "hour": hour, "minute": minute,
-                    "rotation": clock.rotations(key, n, style)}
-        train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed,
+            images, hour, minute, rotation = render(key, n)
+            return {"x": prep_pixels(images), "hour": hour, "minute": minute, "rotation": rotation}
+        train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed, jit=False,
                                          steps_per_epoch=int(d.get("steps_per_epoch", 600)))
     return pipeline.Splits(train=train, eval=eval_splits, input_shape=(clock.CANVAS, clock.CANVAS, 1))
 
