@@ -169,9 +169,8 @@ def build_data(config) -> pipeline.Splits:
         train = pipeline.ArraySource(arrays, d.batch_size, seed=config.seed)
     else:
         # Two programs, not one: compiled together, XLA:CPU fuses the renderer into the per-image reductions
-        # of "detrend" and redraws every clock once per reduction (64 clocks: 104 ms in one jit vs 26 ms in
-        # two, with no pre-blur; the pre-blur's matmul already cut the fusion: 34 vs 38 ms) -- see
-        # bench/clock_preblur.py.
+        # of "detrend" and redraws every clock once per reduction (64 clocks on 2 cores: 40 ms in one program
+        # vs 13 ms in two without the pre-blur, 18 vs 15 ms with it; bench/clock_preblur.py).
         render = jax.jit(lambda key, n: clock.render_batch(key, n, style) + (clock.rotations(key, n, style),),
                          static_argnums=1)
         prep_pixels = jax.jit(lambda images: prep(images.astype(jnp.float32)[..., None] / 255.0))
