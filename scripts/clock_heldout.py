@@ -62,8 +62,9 @@ def main(argv):
 
     train = clock_task.train_style(config)
     rows = {"test (training designs)": score(clock_task.rendered_arrays(config, train, "test", _N.value))}
-    every = settings(train, clock.HELDOUT_STYLE)
-    for name, style in every.items() if _ROWS.value == "all" else [("heldout (all of them)", clock.HELDOUT_STYLE)]:
+    styles = (settings(train, clock.HELDOUT_STYLE) if _ROWS.value == "all"
+              else {"heldout (all of them)": clock.HELDOUT_STYLE})
+    for name, style in styles.items():
         rows[name] = score(clock_task.rendered_arrays(config, style, "heldout", _N.value))
     step = int(driver.fetch(state.step))
     views = config.model.get("test_views", 1)
