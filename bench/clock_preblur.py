@@ -1,15 +1,12 @@
 """The clock reader's input pre-blur (``data.preblur_sigma``, jaxml/data/filters.py): its cost inside the
-jitted batch maker, and why it is two matmuls.
+jitted batch maker, as banded matmuls, as a slice sum, and compiled with the renderer or apart from it.
 
     flock /tmp/jaxml-bench.lock python bench/clock_preblur.py [--batch=64] [--sigma=1.25] [--repeats=7]
 
 Times, for one training batch of freshly rendered clocks (render -> blur -> detrend, one jit each):
 ``none`` (no blur), ``matmul`` (``filters.gaussian_blur``: B_H x B_W^T with banded matrices) and
-``slices`` (the same Gaussian as a sum of 2r + 1 shifted slices per axis, the first version: XLA:CPU fuses
-the slices into the renderer and redraws the clocks once per tap). ``render | ...`` rows compile the uint8
-render and the rest as two programs, as ``clock_task.build_data`` does: in one program XLA:CPU also fuses the
-renderer into detrend's per-image reductions (``lax.optimization_barrier`` between them did not stop it: XLA:CPU
-drops the barrier from the compiled program). The peer is
+``slices`` (the same Gaussian as a sum of 2r + 1 shifted slices per axis). ``render | ...`` rows compile the
+uint8 render and the rest as two programs, as ``jaxml.tasks.clock.build_data`` does. The peer is
 ``scipy.ndimage.gaussian_filter`` (mode "nearest", truncate 3) blurring the same rendered batch in numpy,
 against ``filters.gaussian_blur`` on it alone. Also prints the largest difference between the two jaxml
 blurs after detrending.
@@ -19,21 +16,15 @@ without the blur) and scipy / jaxml blur.
 """
 from __future__ import annotations
 
-import os
-import sys
-
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.ndimage
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.ndimage  # noqa: E402
-
-import timing  # noqa: E402
-from jaxml.data import clock, filters  # noqa: E402
+import timing
+from jaxml.data import filters
+from jaxml.tasks import clock
 
 flags.DEFINE_integer("batch", 64, "Clocks per batch.")
 flags.DEFINE_float("sigma", 1.25, "Pre-blur sigma in pixels.")
@@ -67,7 +58,7 @@ def main(_):
     makers = {name: batch_maker(b) for name, b in blurs.items()}
     keys = iter(jax.random.split(jax.random.key(0), 20 * FLAGS.repeats + 10))
     runs = {f"render+{name}+detrend": (lambda f=f: f(next(keys)).block_until_ready()) for name, f in makers.items()}
-    # What the clock task does (clock_task.build_data): the uint8 render and the preprocessing as two programs.
+    # What the clock task does (jaxml.tasks.clock.build_data): the uint8 render and the preprocessing as two programs.
     render = jax.jit(lambda key: clock.render_batch(key, n, clock.TRAIN_STYLE)[0])
     for name in ("none", "matmul"):
         prep = jax.jit(lambda u, b=blurs[name]: clock.detrend_standardize(b(u.astype(jnp.float32)[..., None] / 255.0)))

@@ -28,26 +28,24 @@ the best-repeat column too.
 """
 from __future__ import annotations
 
+import functools
 import os
 import statistics
-import sys
 import time
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 from absl import app, flags
+from jax import lax
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-import timing  # noqa: E402  (emit)
-from jaxml import models  # noqa: E402
-from jaxml.models.cnn import REPORT_DIGIT_CNN  # noqa: E402
-from jaxml.train import objectives, step as step_lib  # noqa: E402
-from jaxml.train.state import TrainState  # noqa: E402
+import timing
+from jaxml import models
+from jaxml.models.cnn import REPORT_DIGIT_CNN
+from jaxml.train import objectives
+from jaxml.train import step as step_lib
+from jaxml.train.state import TrainState
 
 flags.DEFINE_integer("batch", 128, "Batch size.")
 flags.DEFINE_integer("steps", 4, "Training steps per timed repeat.")
@@ -56,6 +54,7 @@ flags.DEFINE_list("jaxml_impls", ["auto", "xla"], "jaxml conv paths to time ('au
 flags.DEFINE_integer("scan_steps", 0, "If > 0, also time jaxml with this many steps per jitted call.")
 flags.DEFINE_bool("quick", False, "A fast smoke run: 2 steps x 3 repeats, jaxml auto + torch only.")
 FLAGS = flags.FLAGS
+HP = step_lib.Hparams(seed=0)   # the step's seed; no l1/l2 penalty
 
 SHAPE = (28, 28, 1)
 LR = 1e-3
@@ -79,7 +78,8 @@ def bench_jaxml(x, y, steps, impl):
     m = models.get("cnn", input_shape=SHAPE, layers=REPORT_DIGIT_CNN, num_outputs=10, conv_impl=impl,
                    conv_padding="VALID")
     opt = optax.adam(LR)
-    step = jax.jit(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt), donate_argnums=0)
+    step = jax.jit(functools.partial(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt), hp=HP),
+                   donate_argnums=0)
     p = m.init(jax.random.key(0))
     box = [TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))]
     batch = {"x": jnp.asarray(x), "y": jnp.asarray(y)}
@@ -95,13 +95,12 @@ def bench_jaxml(x, y, steps, impl):
 
 def bench_jaxml_scan(x, y, steps, k):
     """``steps`` training steps as steps // k jitted calls of lax.scan over k (identical) batches."""
-    from jax import lax
     if steps % k:
         raise ValueError(f"--steps={steps} must be a multiple of --scan_steps={k}")
     m = models.get("cnn", input_shape=SHAPE, layers=REPORT_DIGIT_CNN, num_outputs=10, conv_impl="auto",
                    conv_padding="VALID")
     opt = optax.adam(LR)
-    step = step_lib.make_train_step(m, objectives.get("softmax_xent"), opt)
+    step = functools.partial(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt), hp=HP)
     multi = jax.jit(lambda s, bs: lax.scan(step, s, bs)[0], donate_argnums=0)
     p = m.init(jax.random.key(0))
     box = [TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))]

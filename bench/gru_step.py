@@ -8,20 +8,13 @@ respect to all GRU parameters. Reports sequences/s (median) and jaxml / peer rat
 """
 from __future__ import annotations
 
-import os
-import sys
-
+import jax
+import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import timing  # noqa: E402
-from jaxml.models import gru  # noqa: E402
+import timing
+from jaxml.models import gru
 
 flags.DEFINE_integer("batch", 64, "Batch size.")
 flags.DEFINE_integer("time", 100, "Sequence length.")

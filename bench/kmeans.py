@@ -8,8 +8,8 @@ Workloads (ms, lower is better; ratios = sklearn / jaxml, > 1 means jaxml is fas
                the iterations each ran).
   blobs_k64    1,000,000 x 16 Gaussian blobs (64 centres), k = 64: time per Lloyd iteration as above,
                over the first 10 iterations (where most points still change centre).
-  blobs_fit    the same blobs and starting centres, a whole fit at the default tol = 1e-4 (44
-               iterations): total time divided by the iterations. Here jaxml's default runs
+  blobs_fit    the same blobs and starting centres, a whole fit at the default tol = 1e-4: total
+               time divided by the iterations it ran. Here jaxml's default runs
                Hamerly's bounds (jaxml/kmeans/bounds.py; same iterates as brute force), so the
                table also shows jaxml without them ("jaxml-brute") and scikit-learn's own bounded
                algorithm ("sklearn-elkan"); ratios are also given against the faster scikit-learn.
@@ -23,12 +23,20 @@ on the mesh beforehand). scikit-learn uses all cores through OpenMP. Compilation
 from __future__ import annotations
 
 import os
-import sys
 
+import jax
+import numpy as np
 from absl import app, flags
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_sample_image, make_blobs
+from threadpoolctl import threadpool_info
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing
+from jaxml.kmeans import kmeans
+from jaxml.kmeans.fit import use_bounds
+from jaxml.parallel import data_mesh
 
 flags.DEFINE_bool("quick", False, "Small blobs (200k rows), fewer repeats.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats per implementation (median reported).")
@@ -38,21 +46,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    import jax
     cores = FLAGS.devices or os.cpu_count() or 1
-    jax.config.update("jax_num_cpu_devices", cores)
-    import numpy as np
-    from sklearn.cluster import KMeans
-    from sklearn.datasets import load_sample_image, make_blobs
-    from threadpoolctl import threadpool_info
-
-    import timing
-    from jaxml.kmeans import kmeans
-    from jaxml.kmeans.fit import use_bounds
-    from jaxml.parallel import data_mesh
-
+    jax.config.update("jax_num_cpu_devices", cores)   # before JAX first runs
     mesh = data_mesh()
-    from jax.sharding import NamedSharding, PartitionSpec as P
 
     def on_mesh(x):
         """The points already split over the mesh (as data living in the cluster would be)."""

@@ -16,23 +16,16 @@ Needs ``$JAXML_DATA_DIR/imdb``.
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 
+import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import numpy as np  # noqa: E402
-
-import timing  # noqa: E402
-from jaxml import naive_bayes as nb  # noqa: E402
-from jaxml import text  # noqa: E402
-from jaxml.data import imdb  # noqa: E402
-from jaxml.text_classifier import fit_text_classifier  # noqa: E402
+import timing
+from jaxml import naive_bayes as nb
+from jaxml.data import imdb
+from jaxml.naive_bayes import fit_text_classifier, text
 
 flags.DEFINE_bool("quick", False, "2,000 train / 2,000 test reviews, one repeat (smoke run).")
 flags.DEFINE_integer("repeats", 3, "Timed repeats per implementation (median reported).")

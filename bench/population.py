@@ -17,26 +17,25 @@ Workloads: ``blobs`` = configs/blobs_mlp.py (MLP 8-32-16-4 with batch norm, SGD,
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-import sys
 import tempfile
 import time
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
+from absl import logging as absl_logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import logging as absl_logging  # noqa: E402
-
-import timing  # noqa: E402
-from jaxml import data  # noqa: E402
-from jaxml.train import objectives, population, search, step as step_lib, train_and_evaluate  # noqa: E402
-from jaxml.train.loop import build_model  # noqa: E402
+import timing
+from jaxml import data
+from jaxml.cli.common import load_config
+from jaxml.train import objectives, train_and_evaluate
+from jaxml.train import step as step_lib
+from jaxml.train.loop import build_model
+from jaxml.tune import population, space
 
 flags.DEFINE_bool("quick", False, "A smoke run: 5 steps, 3 repeats, one end-to-end run, blobs only unless "
                   "--workloads is given.")
@@ -50,12 +49,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def base_config(workload: str):
-    import importlib.util
-    name, arg = {"blobs": ("blobs_mlp", None), "mnist": ("mnist_mlp", "quick")}[workload]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config(arg)
+    c = load_config(os.path.join(ROOT, "configs", {"blobs": "blobs_mlp.py", "mnist": "mnist_mlp.py:quick"}[workload]))
     c.parallel.backend = "none"
     c.train.progress_bar = False
     c.train.checkpoint_every = 0
@@ -66,7 +60,7 @@ def base_config(workload: str):
 def member_configs(base, n: int):
     """Member i: lr geometric in [lr/10, 10 lr] of the config's lr, seed i."""
     lrs = np.geomspace(base.optimizer.lr / 10, base.optimizer.lr * 10, n)
-    return [search.apply_overrides(base, {"optimizer.lr": float(lr), "seed": i}) for i, lr in enumerate(lrs)]
+    return [space.apply_overrides(base, {"optimizer.lr": float(lr), "seed": i}) for i, lr in enumerate(lrs)]
 
 
 def steady_state(configs, steps: int):
@@ -98,7 +92,8 @@ def steady_state(configs, steps: int):
         jax.block_until_ready(s)
         pop_box[0] = s
 
-    one_step = jax.jit(step_lib.make_train_step(model, objective, opt, seed=0), donate_argnums=0)
+    one_step = jax.jit(functools.partial(step_lib.make_train_step(model, objective, opt), hp=step_lib.Hparams(seed=0)),
+                       donate_argnums=0)
     seq_box = [[jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(n)]]
 
     def seq_run():
@@ -154,7 +149,8 @@ def main(argv):
         med = timing.interleaved_medians({"pop": pop_run, "seq": seq_run}, repeats=repeats, warmup=1)
         results[f"population_steps@{workload}"], results[f"sequential_steps@{workload}"] = med["pop"], med["seq"]
         ratios[f"jaxml/sequential_steps@{workload}"] = med["seq"] / med["pop"]
-        table += [(f"population steps {workload}", med["pop"], f"{n} members x {steps} steps, one vmapped call per step"),
+        table += [(f"population steps {workload}", med["pop"],
+                   f"{n} members x {steps} steps, one vmapped call per step"),
                   (f"sequential steps {workload}", med["seq"], f"{n} x {steps} jitted single-model steps")]
         pop_e2e, seq_e2e = end_to_end(configs)
         med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e}, repeats=e2e_repeats, warmup=0)

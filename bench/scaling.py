@@ -15,7 +15,17 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 from absl import app, flags
+
+import timing
+from jaxml import kmeans, models, parallel
+from jaxml.train import drivers, objectives
+from jaxml.train import step as step_lib
+from jaxml.train.state import TrainState
 
 flags.DEFINE_list("devices", ["1", "2", "4", "8"], "Device counts to measure.")
 flags.DEFINE_integer("batch", 1024, "Global MLP batch.")
@@ -24,22 +34,12 @@ flags.DEFINE_integer("k", 64, "K-means clusters.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats (median).")
 flags.DEFINE_bool("worker", False, "Internal: measure in this process and print one JSON line.")
 FLAGS = flags.FLAGS
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def worker():
-    sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    import timing
-    from jaxml import models, parallel
-    from jaxml.train import objectives
-    import optax
-
+    """Runs in a child process whose JAX_NUM_CPU_DEVICES was set before JAX started."""
     model = models.get("mlp", input_shape=(784,), widths=(1024, 512), num_outputs=10)
-    driver = parallel.ShardMapDriver(model, objectives.get("softmax_xent"), optax.adam(1e-3), seed=0, l1=0.0, l2=0.0)
-    from jaxml.train.state import TrainState
+    driver = drivers.ShardMapDriver(model, objectives.get("softmax_xent"), optax.adam(1e-3), step_lib.Hparams(seed=0))
 
     def make_state():
         p = model.init(jax.random.key(0))
@@ -56,18 +56,14 @@ def worker():
         jax.block_until_ready(s)
         box[0] = s
     out = {"devices": jax.device_count(), "mlp_step_ms": timing.median_seconds(mlp_run, repeats=FLAGS.repeats) * 100}
-    try:
-        from jaxml import kmeans as km
-        x = rng.standard_normal((FLAGS.points, 16)).astype(np.float32)
-        init = x[:FLAGS.k]
-        mesh = parallel.data_mesh()
+    x = rng.standard_normal((FLAGS.points, 16)).astype(np.float32)
+    init = x[:FLAGS.k]
+    mesh = parallel.data_mesh()
 
-        def km_run():
-            r = km.kmeans(x, FLAGS.k, init=init, max_iter=10, tol=0.0, mesh=mesh)
-            jax.block_until_ready(r.centers if hasattr(r, "centers") else r)
-        out["kmeans_iter_ms"] = timing.median_seconds(km_run, repeats=FLAGS.repeats) * 100
-    except ImportError as e:
-        out["kmeans_error"] = str(e)
+    def km_run():
+        r = kmeans.kmeans(x, FLAGS.k, init=init, max_iter=10, tol=0.0, mesh=mesh)
+        jax.block_until_ready(r.centers)
+    out["kmeans_iter_ms"] = timing.median_seconds(km_run, repeats=FLAGS.repeats) * 100
     print(json.dumps(out))
 
 
@@ -75,8 +71,6 @@ def main(argv):
     del argv
     if FLAGS.worker:
         return worker()
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    import timing
     rows = {}
     for n in map(int, FLAGS.devices):
         env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(n))
@@ -93,7 +87,6 @@ def main(argv):
                 table.append((f"{key} {n} device(s)", r[key], f"x{base[key] / r[key]:.2f} vs {min(rows)} device"))
                 if n != min(rows):
                     ratios[f"{key}@{min(rows)}/{key}@{n}"] = base[key] / r[key]
-    import jax
     print(f"platform: {jax.default_backend()}; fake CPU devices share the same cores (overhead only)")
     timing.emit("scaling", "ms", False, results, ratios, table)
 

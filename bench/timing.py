@@ -11,6 +11,8 @@ import statistics
 import time
 from typing import Callable
 
+import jax
+
 
 def median_seconds(run: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
                    reduce: Callable = statistics.median) -> float:
@@ -44,8 +46,6 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], *, repeats: int =
 def matmul_peak_gflops(sizes=(1024, 2048), repeats: int = 7) -> float:
     """Best GFLOP/s of one f32 n x n matmul in XLA on the default device over ``sizes`` (fastest repeat, as a
     peak is a best case) — the ceiling dense layers approach."""
-    import jax
-    import jax.numpy as jnp
     best = 0.0
     for n in sizes:
         a = jax.random.normal(jax.random.key(0), (n, n))

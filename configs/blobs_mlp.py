@@ -10,6 +10,7 @@ Command (2 processes x 2 devices, one cluster):
 Expected: test accuracy > 0.95 after 3 epochs; every layout gives the same params within 1e-5.
 Runtime:  a few seconds after compilation.
 """
+from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
 from jaxml.train.config import base_config
 
 

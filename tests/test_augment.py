@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxml.data import augment, images, pipeline
+from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 
 

@@ -1,4 +1,4 @@
-"""Tests for the clock renderer (jaxml/data/clock.py) and clock metrics (jaxml/clock_metrics.py)."""
+"""Tests for the clock renderer, styles, preprocessing and datasets (jaxml/tasks/clock/) and its metrics."""
 import dataclasses
 import math
 import os
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxml import clock_metrics as cm
-from jaxml.data import clock as C
+from jaxml.tasks import clock as C
+from jaxml.tasks.clock import metrics as cm
+from jaxml.tasks.clock import render, report
 
 CENTRE = (C.CANVAS - 1) / 2.0
 R = 0.9 * 75.0  # CANONICAL_STYLE radius in pixels
@@ -73,7 +74,7 @@ def test_batch_equals_one_by_one():
     images, hours, minutes = C.render_batch(key, 6, style, 0)
     for i in range(6):
         k_time, k_img = jax.random.split(jax.random.fold_in(key, i))
-        h, m = (int(a) for a in C._uniform_time(k_time))
+        h, m = (int(a) for a in render._uniform_time(k_time))
         assert (h, m) == (int(hours[i]), int(minutes[i]))
         assert_equal_up_to_rounding(images[i], C.render_clock(k_img, h, m, style))
     # A batch at an offset continues the same stream (same compiled program: exact).
@@ -84,7 +85,7 @@ def test_batch_equals_one_by_one():
 
 def test_times_are_uniform_over_the_dial():
     keys = jax.random.split(jax.random.key(0), 6000)
-    hours, minutes = (np.asarray(a) for a in jax.jit(jax.vmap(C._uniform_time))(keys))
+    hours, minutes = (np.asarray(a) for a in jax.jit(jax.vmap(render._uniform_time))(keys))
     np.testing.assert_array_equal(np.unique(hours), np.arange(12))
     np.testing.assert_array_equal(np.unique(minutes), np.arange(60))
     counts = np.bincount(hours, minlength=12)
@@ -158,7 +159,10 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
     tick_out = R - 0.03 * R - 0.03 * R
     radius = tick_out - 0.03 * R  # inside the tick band
     angles = np.arange(-15.0, 15.0, 0.25)
-    ink_at = lambda centre: sum(255 - sample(img, radius, centre + a) for a in angles)
+
+    def ink_at(centre):
+        return sum(255 - sample(img, radius, centre + a) for a in angles)
+
     # The triangle at 12 is far wider than the plain tick at 3 o'clock ...
     assert ink_at(0.0) > 2.0 * ink_at(90.0)
     # ... and the 12-o'clock marker sits alone: 3, 6 and 9 all look the same.
@@ -172,8 +176,11 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
 def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
     img = canonical(6, 30, dataclasses.replace(C.CANONICAL_STYLE, tick_styles=(ticks,)))
     tick_out = R - 0.03 * R - 0.03 * R
-    ink_at = lambda angle: max(255 - sample(img, tick_out - r * R, angle + a)
-                               for a in np.arange(-1.5, 1.51, 0.25) for r in (0.01, 0.02, 0.03, 0.045))
+
+    def ink_at(angle):
+        return max(255 - sample(img, tick_out - r * R, angle + a)
+                   for a in np.arange(-1.5, 1.51, 0.25) for r in (0.01, 0.02, 0.03, 0.045))
+
     assert ink_at(0.0) > 200                                   # the 12-o'clock marker, always
     assert (ink_at(90.0) > 150) == hour_ticks                  # 3 o'clock
     assert (ink_at(30.0) > 150) == (hour_ticks and not three_only)   # 1 o'clock
@@ -186,7 +193,10 @@ def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
 def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
     img = canonical(3, 0, dataclasses.replace(C.CANONICAL_STYLE, hand_shapes=(shape,)))
     # Minute hand straight up (0.8 R long): inked width across it near the base and near the tip.
-    width = lambda frac: (255 - img[int(round(CENTRE - frac * R)), int(CENTRE) - 12: int(CENTRE) + 13]).sum() / 255
+
+    def width(frac):
+        return (255 - img[int(round(CENTRE - frac * R)), int(CENTRE) - 12: int(CENTRE) + 13]).sum() / 255
+
     base, tip = width(0.15), width(0.7)
     # half-width at fraction f of the length: 1 - taper * f (taper 0.85 tapered, -0.6 flared, 0.5 lancet)
     assert tip / base == pytest.approx(tip_over_base, rel=0.2), (base, tip)
@@ -229,9 +239,9 @@ def test_style_validation_names_the_field():
 def test_polynomial_angle_and_noise_helpers():
     x, y = np.random.default_rng(0).normal(size=(2, 20000)).astype(np.float32)
     x[:4], y[:4] = [0, 0, 1, -1], [1, -1, 0, 0]
-    np.testing.assert_allclose(np.asarray(C._angle_cw(x, y)), np.arctan2(x, y), atol=2e-6)
-    n1 = np.asarray(C._hash_noise(jax.random.key(1)))
-    n2 = np.asarray(C._hash_noise(jax.random.key(2)))
+    np.testing.assert_allclose(np.asarray(render._angle_cw(x, y)), np.arctan2(x, y), atol=2e-6)
+    n1 = np.asarray(render._hash_noise(jax.random.key(1)))
+    n2 = np.asarray(render._hash_noise(jax.random.key(2)))
     assert abs(n1.mean()) < 0.03 and abs(n1.std() - 1.0) < 0.03
     assert abs(np.corrcoef(n1.ravel(), n2.ravel())[0, 1]) < 0.03
     assert abs(np.corrcoef(n1[:, 1:].ravel(), n1[:, :-1].ravel())[0, 1]) < 0.03
@@ -315,7 +325,7 @@ def test_save_sample_grid_writes_labelled_png(tmp_path):
     C.save_sample_grid(path, images, hours, minutes, predicted=(hours, (minutes + 1) % 60), cols=3)
     png = np.asarray(Image.open(path).convert("L"))
     assert png.shape[0] > 200 and png.shape[1] > 300 and png.std() > 20
-    assert C._fmt(0, 5) == "12:05" and C._fmt(13, 7) == "1:07"
+    assert report._fmt(0, 5) == "12:05" and report._fmt(13, 7) == "1:07"
     with pytest.raises(ValueError, match="hours"):
         C.save_sample_grid(path, images, hours[:3], minutes)
 

@@ -1,11 +1,36 @@
-"""The clock task's objectives: exact decoding of the periodic targets, hour/minute consistency, loss zero
-at the target, and the report's two-head loss weighting."""
+"""The clock task (jaxml/tasks/clock/): its registrations, exact decoding of the periodic targets, hour/minute
+consistency, loss zero at the target, the report's two-head loss weighting, the config, the data builder and a
+short training run scored by ``python -m jaxml.tasks.clock.heldout``."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from jaxml.train import clock_task
+from jaxml import data
+from jaxml.cli.common import load_config
+from jaxml.data import filters
+from jaxml.tasks import clock
+from jaxml.train import config as config_lib
+from jaxml.train import objectives, reports
+from jaxml.train.loop import build_model, train_and_evaluate
+
+
+def test_the_package_registers_its_data_objectives_and_report():
+    assert data.BUILDERS["clock"] is clock.build_data
+    for name, fn in (("clock_heads", clock.heads_objective), ("clock_periodic", clock.periodic_objective),
+                     ("clock_absolute", clock.absolute_objective)):
+        assert objectives.get(name) is fn
+        assert objectives.view_maps(name) == clock.VIEW_MAPS
+    assert reports.REPORTS["clock_predictions"] is clock.sample_grid_report
+    with pytest.raises(ValueError, match="objective 'mse' does not say how its outputs transform"):
+        objectives.view_maps("mse")
 
 
 def _angles(hour, minute):
@@ -17,7 +42,7 @@ def _angles(hour, minute):
 
 def test_periodic_decoding_is_exact_for_all_720_times():
     hour, minute = np.divmod(np.arange(720), 60)
-    h, m = clock_task.decode_periodic({"angles": _angles(hour, minute)})
+    h, m = clock.decode_periodic({"angles": _angles(hour, minute)})
     np.testing.assert_array_equal(h, hour)
     np.testing.assert_array_equal(m, minute)
 
@@ -27,13 +52,13 @@ def test_hour_follows_the_minute_it_is_paired_with():
     a = np.array(_angles([3], [59]))
     t = 239.6
     a[0, :2] = [np.cos(2 * np.pi * t / 720), np.sin(2 * np.pi * t / 720)]
-    h, m = clock_task.decode_periodic({"angles": jnp.asarray(a)})
+    h, m = clock.decode_periodic({"angles": jnp.asarray(a)})
     assert (int(h[0]), int(m[0])) == (3, 59)
 
 
 def test_periodic_loss_is_zero_at_target_and_metrics_perfect():
     hour, minute = jnp.array([0, 3, 11]), jnp.array([0, 59, 1])
-    loss, metrics = clock_task.periodic_objective({"angles": _angles(hour, minute)}, {"hour": hour, "minute": minute})
+    loss, metrics = clock.periodic_objective({"angles": _angles(hour, minute)}, {"hour": hour, "minute": minute})
     np.testing.assert_allclose(loss, 0.0, atol=1e-6)
     np.testing.assert_array_equal(metrics["clock_error_min"], 0.0)
 
@@ -41,11 +66,11 @@ def test_periodic_loss_is_zero_at_target_and_metrics_perfect():
 def test_heads_loss_weights_six_to_four():
     hour, minute = jnp.array([2]), jnp.array([30])
     out = {"hour": jnp.zeros((1, 12)), "minute": jnp.zeros((1, 60))}
-    loss, metrics = clock_task.heads_objective(out, {"hour": hour, "minute": minute})
+    loss, metrics = clock.heads_objective(out, {"hour": hour, "minute": minute})
     assert float(loss[0]) == pytest.approx(0.6 * np.log(12) + 0.4 * np.log(60), rel=1e-6)
     out["hour"] = out["hour"].at[0, 2].set(10.0)
     out["minute"] = out["minute"].at[0, 31].set(10.0)
-    _, metrics = clock_task.heads_objective(out, {"hour": hour, "minute": minute})
+    _, metrics = clock.heads_objective(out, {"hour": hour, "minute": minute})
     assert float(metrics["clock_error_min"][0]) == 1.0 and float(metrics["minute_within_1"][0]) == 1.0
 
 
@@ -58,25 +83,23 @@ def _absolute(hour, minute, rotation):
 def test_absolute_decoding_is_exact_for_all_720_times_at_any_rotation():
     hour, minute = np.divmod(np.arange(720), 60)
     rotation = np.random.default_rng(0).uniform(0, 2 * np.pi, 720)
-    h, m = clock_task.decode_absolute({"abs_angles": _absolute(hour, minute, rotation)})
+    h, m = clock.decode_absolute({"abs_angles": _absolute(hour, minute, rotation)})
     np.testing.assert_array_equal(h, hour)
     np.testing.assert_array_equal(m, minute)
     batch = {"hour": jnp.asarray(hour), "minute": jnp.asarray(minute), "rotation": jnp.asarray(rotation, jnp.float32)}
-    loss, metrics = clock_task.absolute_objective({"abs_angles": _absolute(hour, minute, rotation)}, batch)
+    loss, metrics = clock.absolute_objective({"abs_angles": _absolute(hour, minute, rotation)}, batch)
     np.testing.assert_allclose(loss, 0.0, atol=1e-5)
     np.testing.assert_array_equal(metrics["clock_error_min"], 0.0)
     # The same outputs read against a marker 90 degrees off give a different time: the marker matters.
     shifted = _absolute(hour, minute, rotation)
     shifted = shifted.at[:, 4:].set(_absolute(hour, minute, rotation + np.pi / 2)[:, 4:])
-    h2, _ = clock_task.decode_absolute({"abs_angles": shifted})
+    h2, _ = clock.decode_absolute({"abs_angles": shifted})
     assert (np.asarray(h2) != hour).mean() > 0.9
 
 
 def test_rendered_rotation_is_the_one_drawn():
     """Canonical clocks turned at random: at 0.65 R along the predicted image direction of the minute hand
     (clock angle + rotation, clockwise from up) the pixel is ink, on the opposite side it is face."""
-    import dataclasses
-    from jaxml.data import clock
     style = dataclasses.replace(clock.CANONICAL_STYLE, rotation_deg=(0.0, 360.0))
     key = jax.random.key(7)
     images, hour, minute = clock.render_batch(key, 16, style)
@@ -90,32 +113,21 @@ def test_rendered_rotation_is_the_one_drawn():
             assert (img[int(round(y)), int(round(x))] < 128) == want_dark, (m, np.degrees(rho), sign)
 
 
-def _clock_config():
-    """(path, module) of configs/clock.py, loaded from the file (configs/ is not a package)."""
-    import importlib.util
-    import os
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "clock.py")
-    spec = importlib.util.spec_from_file_location("clock_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return path, module
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "clock.py")
 
 
+def _clock_config(arg=""):
+    """``get_config(arg)`` of configs/clock.py, through the launchers' loader."""
+    return load_config(f"{CONFIG}:{arg}" if arg else CONFIG)
+
+
+@pytest.mark.slow
 def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     """The default formulation (configs/clock.py, clock_absolute) learns: 600 steps of batch 64 at a constant
     lr of 2e-3 on clean clocks turned at random (the canonical style, rotation 0-360 degrees) bring the
-    common-sense error on 200 test clocks from chance (180 min) to well below it (measured, one view and no
-    pre-blur: 29 min with detrended inputs, 55 min on raw pixels; the config's defaults now add both)."""
-    import dataclasses
-    import os
-
-    import ml_collections
-
-    from jaxml.data import clock
-    from jaxml.train.loop import train_and_evaluate
-
-    path, module = _clock_config()
-    c = module.get_config("quick")
+    common-sense error on 200 test clocks from chance (180 min) to well below it."""
+    c = _clock_config("quick")
     assert c.objective == "clock_absolute"
     style = dataclasses.replace(clock.CANONICAL_STYLE, rotation_deg=(0.0, 360.0))
     c.data.train_style = ml_collections.ConfigDict(dataclasses.asdict(style))
@@ -129,14 +141,10 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     final = train_and_evaluate(c, str(tmp_path))
     assert final["test"]["clock_error_min"] < 90.0, final["test"]
 
-    # scripts/clock_heldout.py restores the run and scores it setting by setting; its held-out row renders
+    # jaxml.tasks.clock.heldout restores the run and scores it setting by setting; its held-out row renders
     # the same 200 clocks as the run's own final "heldout" evaluation, so the two agree exactly.
-    import json
-    import subprocess
-    import sys
-    root = os.path.dirname(path)[:-len("configs")]
-    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "clock_heldout.py"),
-                          f"--config={path}:quick", f"--workdir={tmp_path}", "--n=200"],
+    out = subprocess.run([sys.executable, "-m", "jaxml.tasks.clock.heldout",
+                          f"--config={CONFIG}:quick", f"--workdir={tmp_path}", "--n=200"],
                          capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["step"] == 600
@@ -152,8 +160,8 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     # The same run scored through one view instead of the config's 8 averaged views (rotations and mirrors;
     # jaxml/models/views.py): two rows, the views recorded, and a different number (the averaged model is not
     # the model).
-    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "clock_heldout.py"),
-                          f"--config={path}:quick", f"--workdir={tmp_path}", "--n=200", "--rows=summary",
+    out = subprocess.run([sys.executable, "-m", "jaxml.tasks.clock.heldout",
+                          f"--config={CONFIG}:quick", f"--workdir={tmp_path}", "--n=200", "--rows=summary",
                           "--config.model.test_views=1"], capture_output=True, text=True, check=True).stdout
     viewed = json.loads(out.strip().splitlines()[-1])
     assert (result["test_views"], viewed["test_views"]) == (8, 1)
@@ -162,68 +170,57 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
 
 
 def test_preprocess_options_and_bad_value_named():
-    import ml_collections
-
-    from jaxml.data import clock, filters
-    from jaxml.train import config as config_lib
-
     c = ml_collections.ConfigDict({"data": {"contrast_gamma": 1.5, "normalize": "detrend"}})
     x = np.random.default_rng(0).uniform(size=(2, 150, 150, 1)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(clock_task.preprocess(c)(x)),
+    np.testing.assert_allclose(np.asarray(clock.preprocess(c)(x)),
                                np.asarray(clock.detrend_standardize(clock.contrast_curve(x, 1.5))), atol=1e-6)
     c.data.normalize = "none"
-    np.testing.assert_allclose(np.asarray(clock_task.preprocess(c)(x)), x ** 1.5, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(clock.preprocess(c)(x)), x ** 1.5, rtol=1e-6)
     c.data.normalize = "standardise"
     with pytest.raises(config_lib.ConfigError, match="config.data.normalize"):
-        clock_task.preprocess(c)
+        clock.preprocess(c)
     c.data.normalize = "detrend"
     c.data.preblur_sigma = 1.25  # the fixed blur comes first, then the curve, then the plane
     np.testing.assert_allclose(
-        np.asarray(clock_task.preprocess(c)(x)),
+        np.asarray(clock.preprocess(c)(x)),
         np.asarray(clock.detrend_standardize(clock.contrast_curve(filters.gaussian_blur(x, 1.25), 1.5))), atol=1e-5)
     for bad in (-0.5, "1.0", 9.0):
         c = ml_collections.ConfigDict({"data": {"normalize": "detrend", "preblur_sigma": bad}})
         with pytest.raises(config_lib.ConfigError, match="config.data.preblur_sigma"):
-            clock_task.preprocess(c)
+            clock.preprocess(c)
 
 
 def test_clock_config_arguments():
     """configs/clock.py: the default pre-blurs by 1.25 px and scores 8 views (its README figure), ':sharp' reads
     unblurred inputs, ':heads' averages rotations only, arguments combine, and a wrong or conflicting one is named;
     every formulation's model builds with its views."""
-    from jaxml.train.loop import build_model
-
-    _, module = _clock_config()
-    c = module.get_config()
+    c = _clock_config()
     assert (c.data.preblur_sigma, c.model.test_views, c.train.num_steps) == (1.25, 8, 16000)
-    c = module.get_config("sharp,quick")
+    c = _clock_config("sharp,quick")
     assert (c.data.preblur_sigma, c.train.num_steps, c.objective) == (0.0, 60, "clock_absolute")
-    assert (module.get_config("heads").objective, module.get_config("heads").model.test_views) == ("clock_heads", 4)
+    assert (_clock_config("heads").objective, _clock_config("heads").model.test_views) == ("clock_heads", 4)
     for arg in ("", "heads", "periodic"):
-        assert build_model(module.get_config(arg), (150, 150, 1)).apply is not None
+        assert build_model(_clock_config(arg), (150, 150, 1)).apply is not None
     with pytest.raises(ValueError, match="'preblur'"):
-        module.get_config("preblur")
+        _clock_config("preblur")
     with pytest.raises(ValueError, match="choose one"):
-        module.get_config("heads,periodic")
+        _clock_config("heads,periodic")
 
 
 @pytest.mark.parametrize("preblur_sigma", [0.0, 1.25])
 def test_training_batches_are_render_then_preprocess(preblur_sigma):
     """build_data's on-the-fly batches (rendered and preprocessed as two compiled programs) equal the rendered
     clocks of the step's key, preprocessed in numpy-visible steps: same times, rotations and pixels."""
-    from jaxml.data import clock
-
-    _, module = _clock_config()
-    c = module.get_config("quick")
+    c = _clock_config("quick")
     c.data.preblur_sigma = preblur_sigma
     c.data.test_size = 8
-    splits = clock_task.build_data(c)
+    splits = clock.build_data(c)
     got = splits.train.batch(7)
     key = jax.random.fold_in(jax.random.key(c.seed), 7)
     images, hour, minute = clock.render_batch(key, c.data.batch_size, clock.TRAIN_STYLE)
     np.testing.assert_array_equal(got["hour"], hour)
     np.testing.assert_array_equal(got["minute"], minute)
     np.testing.assert_array_equal(got["rotation"], clock.rotations(key, c.data.batch_size, clock.TRAIN_STYLE))
-    want = clock_task.preprocess(c)(np.asarray(images, np.float32)[..., None] / 255.0)
+    want = clock.preprocess(c)(np.asarray(images, np.float32)[..., None] / 255.0)
     np.testing.assert_allclose(got["x"], want, atol=1e-4)
     assert got["x"].shape == (c.data.batch_size, 150, 150, 1)

@@ -12,35 +12,32 @@ import jax
 import numpy as np
 import pytest
 
+from jaxml import parallel
+from jaxml.cli import local_cluster
+from jaxml.cli.common import load_config
+from jaxml.kmeans import kmeans
+from jaxml.train import train_and_evaluate
+from tests.kmeans_cluster_worker import data
+from tests.test_parallel import final_params  # same restore helper as the in-process checks
+
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "launch"))
-import local_cluster  # noqa: E402
-
-from jaxml.train import train_and_evaluate  # noqa: E402
-
-TRAIN = [sys.executable, os.path.join(ROOT, "launch", "train.py"),
-         f"--config={os.path.join(ROOT, 'configs', 'blobs_mlp.py')}:steps20", "--config.train.progress_bar=False"]
+BLOBS = f"{os.path.join(ROOT, 'configs', 'blobs_mlp.py')}:steps20"
+TRAIN = [sys.executable, os.path.join(ROOT, "launch", "train.py"), f"--config={BLOBS}",
+         "--config.train.progress_bar=False"]
 
 
 def _restore_params(workdir):
-    from tests.test_parallel import final_params  # same restore helper as the in-process checks
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("blobs_cfg", os.path.join(ROOT, "configs", "blobs_mlp.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return final_params(workdir, mod.get_config("steps20"))
+    return final_params(workdir, load_config(BLOBS))
 
 
 @pytest.mark.timeout(300)
 def test_two_process_cluster_equals_single_process(tmp_path):
     procs = local_cluster.start(TRAIN + [f"--workdir={tmp_path / 'cluster'}"], 2, 2, stdout=subprocess.DEVNULL)
     assert local_cluster.wait(procs, timeout=240) == 0
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("blobs_cfg", os.path.join(ROOT, "configs", "blobs_mlp.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     assert jax.device_count() == 4
-    train_and_evaluate(mod.get_config("steps20"), str(tmp_path / "single"))
+    train_and_evaluate(load_config(BLOBS), str(tmp_path / "single"))
     pc, sc = _restore_params(str(tmp_path / "cluster"))
     ps, ss = _restore_params(str(tmp_path / "single"))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5), pc, ps)
@@ -93,9 +90,6 @@ def test_two_process_kmeans_equals_single_process(tmp_path):
         procs = local_cluster.start([sys.executable, worker], 2, 2, stdout=f)
         assert local_cluster.wait(procs, timeout=240) == 0
     result = json.loads(next(line for line in open(log) if line.startswith("{")))
-    from jaxml import parallel
-    from jaxml.kmeans import kmeans
-    from tests.kmeans_cluster_worker import data
     x = data()
     single = kmeans(x, 5, init=x[:5], max_iter=50, mesh=parallel.data_mesh())
     assert result["inertia"] == pytest.approx(float(single.inertia), rel=1e-5)

@@ -1,6 +1,7 @@
 """The fast CPU convolution (nn/im2col.py) against XLA's convolution and a direct loop: outputs and
 gradients for every geometry it handles (stride, padding, kernel shape, the small-contraction first-layer
 path, batch chunking), under vmap, and inside the report CNN's training step."""
+import functools
 import itertools
 
 import jax
@@ -8,12 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax import lax
 
 from jaxml import models
 from jaxml.models.cnn import REPORT_DIGIT_CNN
 from jaxml.nn import im2col, layers
-from jaxml.train import objectives, step as step_lib
+from jaxml.train import objectives
+from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState
 
 
@@ -73,7 +74,10 @@ def test_batch_chunking_does_not_change_results(monkeypatch, chunk_bytes):
     """1 byte: one image per scan step; 3000: a few; 1 GiB: the whole batch in one matmul."""
     p = _params(6, 8, 3)
     x = jax.random.normal(jax.random.key(2), (12, 10, 9, 6))
-    loss = lambda p, x: jnp.sum(jnp.cos(layers.conv2d(p, x, padding="SAME", impl="im2col")))  # noqa: E731
+
+    def loss(p, x):
+        return jnp.sum(jnp.cos(layers.conv2d(p, x, padding="SAME", impl="im2col")))
+
     ref_y = layers.conv2d(p, x, padding="SAME", impl="xla")
     ref_g = jax.grad(lambda p, x: jnp.sum(jnp.cos(layers.conv2d(p, x, padding="SAME", impl="xla"))), (0, 1))(p, x)
     monkeypatch.setattr(im2col, "CHUNK_BYTES", chunk_bytes)
@@ -125,7 +129,8 @@ def test_report_cnn_training_step_same_with_both_conv_paths():
         m = models.get("cnn", input_shape=(28, 28, 1), layers=REPORT_DIGIT_CNN, num_outputs=10, conv_impl=impl,
                        conv_padding="VALID")
         opt = optax.sgd(0.1)
-        step = jax.jit(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt))
+        step = jax.jit(functools.partial(step_lib.make_train_step(m, objectives.get("softmax_xent"), opt),
+                                         hp=step_lib.Hparams(0)))
         p = m.init(jax.random.key(0))
         s = TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))
         for _ in range(2):

@@ -25,7 +25,9 @@ def _hand_params():
 
 def _numpy_cho(x_seq, w, b, u):
     """Independent float64 reference of the reset-before form, explainer notation."""
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
     h, out = np.zeros(H), []
     for x in x_seq:
         r = sig(w @ x + b["r"] + np.array(u["r"]) @ h)
@@ -119,14 +121,14 @@ def test_reset_after_equals_torch_gru_sequence():
     x = torch.randn(3, 7, 4)
     with torch.no_grad():
         y_t, h_t = net(x)
-    params = {f"gru_{l}": {"w_i": jnp.asarray(getattr(net, f"weight_ih_l{l}").detach().numpy().T),
-                           "w_h": jnp.asarray(getattr(net, f"weight_hh_l{l}").detach().numpy().T),
-                           "b_i": jnp.asarray(getattr(net, f"bias_ih_l{l}").detach().numpy()),
-                           "b_h": jnp.asarray(getattr(net, f"bias_hh_l{l}").detach().numpy())} for l in range(2)}
+    params = {f"gru_{k}": {"w_i": jnp.asarray(getattr(net, f"weight_ih_l{k}").detach().numpy().T),
+                           "w_h": jnp.asarray(getattr(net, f"weight_hh_l{k}").detach().numpy().T),
+                           "b_i": jnp.asarray(getattr(net, f"bias_ih_l{k}").detach().numpy()),
+                           "b_h": jnp.asarray(getattr(net, f"bias_hh_l{k}").detach().numpy())} for k in range(2)}
     hs = jnp.asarray(x.numpy())
     lasts = []
-    for l in range(2):
-        h_last, hs = gru.scan(params[f"gru_{l}"], hs, reset_after=True)
+    for k in range(2):
+        h_last, hs = gru.scan(params[f"gru_{k}"], hs, reset_after=True)
         lasts.append(h_last)
     np.testing.assert_allclose(hs, y_t.numpy(), atol=1e-5)
     np.testing.assert_allclose(jnp.stack(lasts), h_t.numpy(), atol=1e-5)

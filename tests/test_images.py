@@ -8,8 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from jaxml.data import idx
-from jaxml.data import images
+from jaxml.data import idx, images
 
 # ----------------------------------------------------------------------------- fixtures
 # `data_dir` (the real datasets root, skipping loudly when JAXML_DATA_DIR is unset) is in conftest.py.
@@ -76,7 +75,8 @@ def test_truncated_and_padded_data(tmp_path):
     p = tmp_path / "x.gz"
     header = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (3, 28, 28))
     p.write_bytes(gzip.compress(header + bytes(3 * 784 - 10)))
-    with pytest.raises(idx.IdxFormatError, match=r"x\.gz: truncated: header shape \(3, 28, 28\).*needs 2352 data bytes, found 2342"):
+    with pytest.raises(idx.IdxFormatError,
+                       match=r"x\.gz: truncated: header shape \(3, 28, 28\).*needs 2352 data bytes, found 2342"):
         idx.read_idx(p)
     p.write_bytes(gzip.compress(header + bytes(3 * 784 + 1)))
     with pytest.raises(idx.IdxFormatError, match="trailing bytes.*found 2353"):
@@ -107,7 +107,8 @@ def test_checksum_mismatch_names_file_and_both_hashes(tmp_path):
     assert idx.sha256_of_file(p) == good
     np.testing.assert_array_equal(idx.read_idx(p, sha256=good), np.arange(10))
     bad = "0" * 64
-    with pytest.raises(idx.IdxChecksumError, match=rf"train-labels-idx1-ubyte\.gz: SHA-256 mismatch: expected {bad}, got {good}"):
+    with pytest.raises(idx.IdxChecksumError,
+                       match=rf"train-labels-idx1-ubyte\.gz: SHA-256 mismatch: expected {bad}, got {good}"):
         idx.read_idx(p, sha256=bad)
 
 
@@ -117,7 +118,8 @@ def test_checksum_mismatch_names_file_and_both_hashes(tmp_path):
 def test_fake_dataset_values_and_checksum_policy(tmp_path):
     arrays = _write_fake_dataset(tmp_path)
     # The published checksums are checked by default, so fake files are refused, naming the file.
-    with pytest.raises(idx.IdxChecksumError, match=r"mnist/train-images-idx3-ubyte\.gz: SHA-256 mismatch: expected 440fcabf"):
+    with pytest.raises(idx.IdxChecksumError,
+                       match=r"mnist/train-images-idx3-ubyte\.gz: SHA-256 mismatch: expected 440fcabf"):
         images.load_image_dataset("mnist", data_dir=tmp_path)
     d = images.load_image_dataset("mnist", data_dir=tmp_path, verify_checksums=False)
     assert set(d) == {"train", "test"}
@@ -142,7 +144,8 @@ def test_missing_directory_and_files_say_where_to_put_them(tmp_path, monkeypatch
     monkeypatch.delenv("JAXML_DATA_DIR", raising=False)
     with pytest.raises(images.DatasetNotFoundError, match="JAXML_DATA_DIR.*fashion_mnist/.*train-images-idx3-ubyte.gz"):
         images.load_image_dataset("fashion_mnist")
-    with pytest.raises(images.DatasetNotFoundError, match=re.escape(f"{tmp_path}/mnist does not exist: put the original files")):
+    with pytest.raises(images.DatasetNotFoundError,
+                       match=re.escape(f"{tmp_path}/mnist does not exist: put the original files")):
         images.load_image_dataset("mnist", data_dir=tmp_path)
     _write_fake_dataset(tmp_path)
     os.remove(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz")

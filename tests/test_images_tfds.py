@@ -53,12 +53,14 @@ def test_record_order_matches_tfds_hasher(split):
 
 def test_mock_tfds_source_with_validation_and_permutation(tmp_path):
     with tfds.testing.mock_data(num_examples=40):
-        d = images.load_image_dataset("mnist", source="tfds", data_dir=tmp_path, validation_fraction=0.25, permute_seed=3)
+        d = images.load_image_dataset("mnist", source="tfds", data_dir=tmp_path, validation_fraction=0.25,
+                                      permute_seed=3)
         plain = images.load_image_dataset("mnist", source="tfds", data_dir=tmp_path)
     assert len(d["train"]["y"]) == 30 and len(d["validation"]["y"]) == 10
     tr, va = images.stratified_validation_split(plain["train"]["y"], 0.25, 0)
     inverse = np.argsort(images.pixel_permutation(3))
-    np.testing.assert_array_equal(images.apply_pixel_permutation(d["validation"]["x"], inverse), plain["train"]["x"][va])
+    np.testing.assert_array_equal(images.apply_pixel_permutation(d["validation"]["x"], inverse),
+                                  plain["train"]["x"][va])
     np.testing.assert_array_equal(images.apply_pixel_permutation(d["test"]["x"], inverse), plain["test"]["x"])
     np.testing.assert_array_equal(d["train"]["y"], plain["train"]["y"][tr])
 

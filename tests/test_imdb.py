@@ -112,7 +112,7 @@ def test_real_csv_files(data_dir):
 def test_seed_protocol_reaches_the_books_accuracy(data_dir):
     """The from-scratch book: 80/20 of the 25k train reviews, unigrams, stop words dropped,
     multinomial with Laplace smoothing -> 0.8556. jaxml (word-count denominator): 0.8604."""
-    from jaxml.text_classifier import fit_text_classifier
+    from jaxml.naive_bayes import fit_text_classifier
     train, val = imdb.holdout_split(imdb.load_imdb_csv("train", data_dir), 0.2, seed=0)
     model = fit_text_classifier(train.texts, train.labels, num_classes=2, progress=False)
     accuracy = float(np.mean(model.predict(val.texts) == val.labels))
@@ -126,6 +126,7 @@ def _launch(*args, env_extra=None):
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_launcher_quick_run_then_text_from_cache(data_dir, tmp_path):
     run = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
                   env_extra={"JAXML_DATA_DIR": data_dir})
@@ -137,7 +138,7 @@ def test_launcher_quick_run_then_text_from_cache(data_dir, tmp_path):
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["step"] == 0 and record["split"] == "test"
     assert abs(record["accuracy"] - accuracy) < 1e-4
-    assert (tmp_path / "confusion.png").stat().st_size > 1000
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
     assert (tmp_path / "model.npz").exists()
     # --text reuses the cached model: no data needed any more
     good = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
@@ -149,6 +150,7 @@ def test_launcher_quick_run_then_text_from_cache(data_dir, tmp_path):
     assert "all 2 words are unknown to the vocabulary" in unknown.stdout
 
 
+@pytest.mark.slow
 def test_launcher_rejects_bad_config_with_reason(tmp_path):
     run = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--config.model.alpha=-1")
     assert run.returncode != 0

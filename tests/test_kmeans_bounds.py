@@ -48,8 +48,11 @@ def pass_choice(monkeypatch):
     fit_lib._fit_program.cache_clear()
 
 
-CASES = [(name, "auto", sharded) for name in _datasets() for sharded in (False, True)] + \
-        [(name, passes, False) for name in _datasets() for passes in ("sparse", "dense")]
+# The inner loop keeps two unsharded cases; the rest of the matrix runs in the full suite (CI).
+FAST = {("blobs", "auto", False), ("ties_and_empty", "auto", False)}
+CASES = [pytest.param(*case, marks=() if case in FAST else pytest.mark.slow)
+         for case in [(name, "auto", sharded) for name in _datasets() for sharded in (False, True)]
+         + [(name, passes, False) for name in _datasets() for passes in ("sparse", "dense")]]
 
 
 @pytest.mark.parametrize("name,passes,sharded", CASES)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow   # each test runs the launcher in a subprocess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(ROOT, "launch", "kmeans.py")
 COLOURS = np.array([[200, 30, 30], [250, 250, 250], [20, 120, 220]], np.uint8)  # 50%, 30%, 20%

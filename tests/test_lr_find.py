@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxml.train import lr_range
+from jaxml.tune import lr_range
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +44,7 @@ def test_suggestion_is_the_steepest_drop_of_a_noisy_curve():
         lr_range.suggest(lrs[:2], loss[:2])
 
 
+@pytest.mark.slow
 def test_lr_find_on_blobs_suggests_a_sensible_lr_and_writes_png(tmp_path):
     """SGD on blobs up to lr 1e4: the run stops at divergence, and the suggestion lies where the loss
     actually falls (1e-3 .. 0.3; blobs_mlp trains with 0.05)."""
@@ -66,6 +67,7 @@ def test_lr_find_on_blobs_suggests_a_sensible_lr_and_writes_png(tmp_path):
         assert im.format == "PNG" and im.size[0] >= 400
 
 
+@pytest.mark.slow
 def test_lr_find_bad_range_exits_nonzero(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "launch", "lr_find.py"),
                         f"--config={os.path.join(ROOT, 'configs', 'blobs_mlp.py')}", f"--workdir={tmp_path}",

@@ -6,7 +6,7 @@ import pytest
 
 from jaxml import models
 from jaxml.models import cnn, mlp, sequential
-from jaxml.nn import activations, initializers
+from jaxml.nn import activations
 
 
 @pytest.mark.parametrize("init,act", [(i, "relu") for i in ("glorot_uniform", "glorot_normal", "lecun_uniform",
@@ -66,8 +66,9 @@ def test_multi_head_cnn_returns_dict():
     assert {k: v.shape for k, v in y.items()} == {"hour": (2, 12), "minute": (2, 60)}
 
 
-@pytest.mark.parametrize("spec,match", [(("dense:0",), "positive"), (("conv:3",), "takes"), (("wobble",), "unknown layer"),
-                                        (("dropout:1.5",), r"\[0, 1\)"), (("flatten", "conv:3:3"), "needs an")])
+@pytest.mark.parametrize("spec,match", [(("dense:0",), "positive"), (("conv:3",), "takes"),
+                                        (("wobble",), "unknown layer"), (("dropout:1.5",), r"\[0, 1\)"),
+                                        (("flatten", "conv:3:3"), "needs an")])
 def test_bad_specs_name_the_token(spec, match):
     with pytest.raises(ValueError, match=match):
         sequential.build("t", spec, (8, 8, 1), {"out": 2}).init(jax.random.key(0))
@@ -76,4 +77,14 @@ def test_bad_specs_name_the_token(spec, match):
 def test_registry_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'transformer'"):
         models.get("transformer")
-    assert set(models.REGISTRY) == {"neuron_net", "mlp", "cnn", "gru"}
+    assert {"neuron_net", "mlp", "cnn", "gru"} <= set(models.REGISTRY)   # tests may register more
+
+
+def test_summary_lists_every_leaf_and_the_total():
+    m = models.get("mlp", input_shape=(6,), widths=(4,), batch_norm=True, num_outputs=3)
+    params = m.init(jax.random.key(0))
+    table = models.summary(params).splitlines()
+    assert [line.split()[0] for line in table] == ["bn_0/bias", "bn_0/scale", "dense_0/b", "dense_0/w", "head_out/b",
+                                                   "head_out/w", "total"]
+    assert table[3].split()[1:3] == ["(6,", "4)"]
+    assert models.num_params(params) == 4 + 4 + 4 + 6 * 4 + 3 + 4 * 3 == int(table[-1].split()[-1].replace(",", ""))

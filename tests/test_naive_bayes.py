@@ -9,9 +9,8 @@ import pytest
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 
 from jaxml import naive_bayes as nb
-from jaxml import text
+from jaxml.naive_bayes import fit_text_classifier, text
 from jaxml.parallel import data_mesh
-from jaxml.text_classifier import fit_text_classifier
 
 SKLEARN = {"multinomial": MultinomialNB, "bernoulli": BernoulliNB, "complement": ComplementNB}
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from jaxml import losses
-from jaxml.data import toy
 from jaxml.models import neuron
+from jaxml.tasks import toy
 
 
 def _ones_net():
@@ -35,8 +35,12 @@ def test_grad_matches_tutorial_chain_rule_for_all_nine_parameters():
     g = jax.grad(lambda p: jnp.square(y - neuron.network(p, jnp.asarray(x))))(params)
     assert float(g["h1"]["w"][0]) == pytest.approx(0.02147, abs=5e-5)   # the tutorial's dL/dw1 = 0.0214
 
-    sig = lambda v: 1 / (1 + np.exp(-v))                                  # noqa: E731
-    dsig = lambda v: sig(v) * (1 - sig(v))                                # noqa: E731
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
+    def dsig(v):
+        return sig(v) * (1 - sig(v))
+
     w1 = w2 = w3 = w4 = w5 = w6 = 1.0
     b1 = b2 = b3 = 0.0
     sum_h1 = w1 * x[0] + w2 * x[1] + b1

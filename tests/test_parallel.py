@@ -4,9 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxml import parallel
-from jaxml.train import config as config_lib, train_and_evaluate
-from jaxml.train.checkpoint import Checkpointer
+from jaxml import data, parallel
+from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
+from jaxml.train import config as config_lib
+from jaxml.train import loop, train_and_evaluate
 
 
 def mlp_config(backend, *, batch_norm=False, optimizer="sgd"):
@@ -27,17 +28,8 @@ def mlp_config(backend, *, batch_norm=False, optimizer="sgd"):
 
 
 def final_params(workdir, config):
-    from jaxml.data import build
-    from jaxml.train.loop import build_model
-    model = build_model(config, build(config).input_shape)
-    ckpt = Checkpointer(f"{workdir}/checkpoints")
-    import jax.numpy as jnp
-    from jaxml.train import optim
-    from jaxml.train.state import TrainState
-    p = model.init(jax.random.key(0))
-    target = TrainState(jnp.zeros((), jnp.int32), p, model.init_state(),
-                        optim.make_optimizer(config.optimizer, 20).init(p))
-    state, _ = ckpt.restore(ckpt.latest_step(), target)
+    _, driver, state = loop.restore_trained(config, workdir, data.build(config).input_shape)
+    state = driver.fetch(state)
     return state.params, state.model_state
 
 
@@ -65,7 +57,8 @@ def test_four_devices_equal_one_device(runs, backend, bn):
 
 
 def test_pmap_equals_shard_map(runs):
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), runs["pmap", True][1], runs["shard_map", True][1])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6),
+                 runs["pmap", True][1], runs["shard_map", True][1])
 
 
 def test_mesh_spans_all_devices():

@@ -1,6 +1,8 @@
 """Vmapped population training: the lr-in-state optimizer equals the config's optimizer, one vmapped
 step of N members equals the N members stepped one by one with the ordinary train step, frozen members
 stay put, and a whole population run reproduces train_and_evaluate per member."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -9,8 +11,12 @@ import optax
 import pytest
 
 from jaxml.models import mlp
-from jaxml.train import config as config_lib, objectives, optim, population, step as step_lib
+from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
+from jaxml.train import config as config_lib
+from jaxml.train import objectives, optim
+from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState
+from jaxml.tune import population
 
 
 def _opt_cfg(**kw):
@@ -66,7 +72,8 @@ def test_vmapped_population_step_equals_members_stepped_one_by_one():
     for i in range(2):
         cfg_i = _opt_cfg(name="momentum", lr=lrs[i])
         ref_opt = optim.make_optimizer(cfg_i, 100)
-        ref_step = jax.jit(step_lib.make_train_step(model, objective, ref_opt, seed=seeds[i], l1=l1s[i], l2=l2s[i]))
+        ref_step = jax.jit(functools.partial(step_lib.make_train_step(model, objective, ref_opt),
+                                             hp=step_lib.Hparams(seeds[i], l1s[i] or None, l2s[i] or None)))
         params = jax.tree.map(lambda a: a[i], init.params)
         st = TrainState(np.int32(0), params, jax.tree.map(lambda a: a[i], init.model_state), ref_opt.init(params))
         for b in batches:
@@ -107,7 +114,10 @@ def test_population_varies_dropout_rates_exactly():
     hp.dropout == each member's own model (its own spec's rates) stepped alone; and rates of 0.0 vs 0.5
     really change the step (the override is used)."""
     rates = [(0.0, 0.1), (0.5, 0.3), (0.25, 0.0)]
-    spec = lambda r: ("flatten", "dense:8", "act", f"dropout:{r[0]}", "dense:6", "act", f"dropout:{r[1]}")  # noqa: E731
+
+    def spec(r):
+        return ("flatten", "dense:8", "act", f"dropout:{r[0]}", "dense:6", "act", f"dropout:{r[1]}")
+
     models = [mlp.make(input_shape=(5,), layers=spec(r), num_outputs=3) for r in rates]
     objective = objectives.get("softmax_xent")
     cfg = _opt_cfg(name="sgd", lr=0.1)
@@ -126,7 +136,8 @@ def test_population_varies_dropout_rates_exactly():
     final = jax.device_get(states)
     ref_opt = optim.make_optimizer(cfg, 10)
     for i in range(n):
-        ref_step = jax.jit(step_lib.make_train_step(models[i], objective, ref_opt, seed=i))
+        ref_step = jax.jit(functools.partial(step_lib.make_train_step(models[i], objective, ref_opt),
+                                             hp=step_lib.Hparams(i)))
         params = jax.tree.map(lambda a: a[i], init.params)
         st = TrainState(np.int32(0), params, {}, ref_opt.init(params))
         for b in batches:

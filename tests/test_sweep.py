@@ -11,13 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-from jaxml.train import config as config_lib, search
+from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
+from jaxml.train import config as config_lib
+from jaxml.tune import search
+from jaxml.tune import space as space_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_parse_space_reads_every_distribution():
-    space = search.parse_space("optimizer.lr=loguniform(1e-4, 1e-1); model.dropout=uniform(0,0.5);\n"
+    space = space_lib.parse_space("optimizer.lr=loguniform(1e-4, 1e-1); model.dropout=uniform(0,0.5);\n"
                                "seed=int(0, 3); optimizer.name=choice(adam, 'sgd', 7, true)")
     assert [(d.field, d.kind, d.args) for d in space] == [
         ("optimizer.lr", "loguniform", (1e-4, 0.1)), ("model.dropout", "uniform", (0.0, 0.5)),
@@ -38,56 +41,56 @@ def test_parse_space_reads_every_distribution():
     ("seed=choice(1); seed=choice(2)", "field 'seed' appears twice"),
 ])
 def test_bad_space_strings_give_clear_errors(text, match):
-    with pytest.raises(search.SpaceError, match=match):
-        search.parse_space(text)
+    with pytest.raises(space_lib.SpaceError, match=match):
+        space_lib.parse_space(text)
 
 
 def test_fields_must_exist_and_values_are_coerced():
     c = config_lib.base_config()
-    with pytest.raises(search.SpaceError, match=r"'optimizer.learning_rate': config.optimizer has no field "
+    with pytest.raises(space_lib.SpaceError, match=r"'optimizer.learning_rate': config.optimizer has no field "
                                                 r"'learning_rate'; it has \[.*'lr'"):
-        search.check_fields(search.parse_space("optimizer.learning_rate=uniform(0,1)"), c)
-    with pytest.raises(search.SpaceError, match="'model.drop': config.model has no field 'drop'"):
-        search.check_fields(search.parse_space("model.drop=uniform(0,0.5)"), c)
+        space_lib.check_fields(space_lib.parse_space("optimizer.learning_rate=uniform(0,1)"), c)
+    with pytest.raises(space_lib.SpaceError, match="'model.drop': config.model has no field 'drop'"):
+        space_lib.check_fields(space_lib.parse_space("model.drop=uniform(0,0.5)"), c)
     c.model.widths = (4,)
     c.lock()                                    # as launch scripts hold it
-    search.check_fields(search.parse_space("model.dropout=uniform(0,0.5)"), c)   # an mlp.make keyword
-    assert search.apply_overrides(c, {"model.dropout": 0.25}).model.dropout == 0.25
-    with pytest.raises(search.SpaceError, match="'optimizer' is not a scalar"):
-        search.check_fields(search.parse_space("optimizer=choice(1)"), c)
-    new = search.apply_overrides(c, {"optimizer.lr": 1, "seed": 3.0, "optimizer.name": "sgd"})
+    space_lib.check_fields(space_lib.parse_space("model.dropout=uniform(0,0.5)"), c)   # an mlp.make keyword
+    assert space_lib.apply_overrides(c, {"model.dropout": 0.25}).model.dropout == 0.25
+    with pytest.raises(space_lib.SpaceError, match="'optimizer' is not a scalar"):
+        space_lib.check_fields(space_lib.parse_space("optimizer=choice(1)"), c)
+    new = space_lib.apply_overrides(c, {"optimizer.lr": 1, "seed": 3.0, "optimizer.name": "sgd"})
     assert (new.optimizer.lr, type(new.optimizer.lr), new.seed, type(new.seed)) == (1.0, float, 3, int)
     assert c.optimizer.lr == 1e-3 and c.optimizer.name == "adam"          # the original is untouched
-    with pytest.raises(search.SpaceError, match="'seed' is an integer; got 0.5"):
-        search.apply_overrides(c, {"seed": 0.5})
+    with pytest.raises(space_lib.SpaceError, match="'seed' is an integer; got 0.5"):
+        space_lib.apply_overrides(c, {"seed": 0.5})
 
 
 def test_random_and_grid_sampling():
-    space = search.parse_space("a=loguniform(1e-4,1); b=uniform(-1,1); c=int(2,4); d=choice(x,y)")
-    pts = search.sample_random(space, 4000, np.random.default_rng(0))
-    assert pts[:3] == search.sample_random(space, 3, np.random.default_rng(0))     # reproducible
+    space = space_lib.parse_space("a=loguniform(1e-4,1); b=uniform(-1,1); c=int(2,4); d=choice(x,y)")
+    pts = space_lib.sample_random(space, 4000, np.random.default_rng(0))
+    assert pts[:3] == space_lib.sample_random(space, 3, np.random.default_rng(0))     # reproducible
     a = np.array([p["a"] for p in pts])
     assert a.min() >= 1e-4 and a.max() <= 1
     assert abs(np.mean(a < 1e-2) - 0.5) < 0.03           # log-uniform: half below the geometric mean
     assert abs(np.mean(a < 1e-3) - 0.25) < 0.03
     assert abs(np.mean([p["b"] for p in pts])) < 0.05
     assert {p["c"] for p in pts} == {2, 3, 4} and {p["d"] for p in pts} == {"x", "y"}
-    grid = search.sample_grid(space, 3)
+    grid = space_lib.sample_grid(space, 3)
     assert len(grid) == 3 * 3 * 3 * 2
     assert sorted({p["a"] for p in grid}) == pytest.approx([1e-4, 1e-2, 1.0])
     assert sorted({p["b"] for p in grid}) == [-1.0, 0.0, 1.0]
 
 
 def test_narrow_by_hand():
-    space = search.parse_space("u=uniform(0,10); l=loguniform(1e-4,1); c=choice(a,b,c); i=int(0,100)")
+    space = space_lib.parse_space("u=uniform(0,10); l=loguniform(1e-4,1); c=choice(a,b,c); i=int(0,100)")
     top = [{"u": 4.0, "l": 1e-2, "c": "b", "i": 50}, {"u": 5.0, "l": 1e-2, "c": "c", "i": 54}]
-    u, l, c, i = search.narrow(space, space, top)
+    u, lg, c, i = space_lib.narrow(space, space, top)
     assert u.args == pytest.approx((4 - 1.25, 5 + 1.25))            # margin 0.25 * 1 + 0.1 * 10
     m = 0.1 * math.log(1e4)                                          # log space; the top-k span is 0
-    assert l.args == pytest.approx((1e-2 * math.exp(-m), 1e-2 * math.exp(m)))
+    assert lg.args == pytest.approx((1e-2 * math.exp(-m), 1e-2 * math.exp(m)))
     assert c.args == ("b", "c")
     assert i.args == (39, 65)                                        # 50 - 11, 54 + 11 (margin 1 + 10)
-    edge = search.narrow(space, space, [{"u": 9.9, "l": 0.9, "c": "a", "i": 100}])
+    edge = space_lib.narrow(space, space, [{"u": 9.9, "l": 0.9, "c": "a", "i": 100}])
     assert edge[0].args == pytest.approx((8.9, 10.0)) and edge[1].args[1] == 1.0   # clipped to the original
 
 
@@ -104,7 +107,7 @@ def test_coarse_to_fine_ranks_a_toy_objective():
                        else search.TrialOutcome(v, {"loss": -v}))
         return out
 
-    space = search.parse_space("lr=loguniform(1e-5,1); x=uniform(0,1)")
+    space = space_lib.parse_space("lr=loguniform(1e-5,1); x=uniform(0,1)")
     ranked, spaces = search.coarse_to_fine(space, evaluate, trials=12, rounds=3, top_k=3, goal="max", seed=0)
     assert calls == [12, 12, 12] and len(ranked) == 36
     values = [t.outcome.value for t in ranked]
@@ -117,7 +120,8 @@ def test_coarse_to_fine_ranks_a_toy_objective():
     for r in (1, 2):                                                   # each round narrows around the optimum
         lr_dim, x_dim = spaces[r]
         assert lr_dim.args[0] < 1e-2 < lr_dim.args[1] and x_dim.args[0] < 0.3 < x_dim.args[1]
-        assert (math.log(lr_dim.args[1] / lr_dim.args[0]) < math.log(spaces[r - 1][0].args[1] / spaces[r - 1][0].args[0]))
+        assert (math.log(lr_dim.args[1] / lr_dim.args[0])
+                < math.log(spaces[r - 1][0].args[1] / spaces[r - 1][0].args[0]))
     best_by_round = [max(t.outcome.value for t in ranked if t.round == r and math.isfinite(t.outcome.value))
                      for r in range(3)]
     assert best_by_round[2] > best_by_round[0]
@@ -128,7 +132,8 @@ def test_coarse_to_fine_ranks_a_toy_objective():
 
 def test_tables_are_ranked_and_complete(tmp_path):
     trials = [search.Trial(0, 0, {"optimizer.lr": 0.1}, search.TrialOutcome(0.9, {"loss": 0.3}, "ok", 10, "w0")),
-              search.Trial(0, 1, {"optimizer.lr": 0.01}, search.TrialOutcome(0.95, {"loss": 0.2}, "stopped early", 6, "w1")),
+              search.Trial(0, 1, {"optimizer.lr": 0.01},
+                           search.TrialOutcome(0.95, {"loss": 0.2}, "stopped early", 6, "w1")),
               search.Trial(1, 0, {"optimizer.lr": 3.0}, search.TrialOutcome(float("nan"), {}, "failed: nan", 2, "w2"))]
     search.write_tables(search.rank(trials, "max"), "validation_accuracy", tmp_path / "r.csv", tmp_path / "r.md")
     with open(tmp_path / "r.csv") as f:
@@ -186,7 +191,10 @@ def test_sweep_over_dropout_rates_is_one_population_unless_a_rate_removes_the_la
     seq = search.run_sweep(c, str(tmp_path / "seq"), "model.dropout=choice(0.1,0.3)", population="never",
                            log=lambda s: None, **kw)
     assert any("one vmapped population per round" in m for m in logs) and not any("one by one" in m for m in logs)
-    by_rate = lambda ranked: {t.params["model.dropout"]: t.outcome for t in ranked}  # noqa: E731
+
+    def by_rate(ranked):
+        return {t.params["model.dropout"]: t.outcome for t in ranked}
+
     for rate, o in by_rate(pop).items():
         assert o.metrics["loss"] == pytest.approx(by_rate(seq)[rate].metrics["loss"], rel=1e-5)
     logs.clear()
@@ -198,12 +206,14 @@ def test_sweep_over_dropout_rates_is_one_population_unless_a_rate_removes_the_la
 
 def test_sweep_refuses_population_for_shape_fields_and_bad_split(tmp_path):
     c = _blobs_config()
-    with pytest.raises(search.SpaceError, match=r"--population=always: \['data.batch_size'\] cannot vary"):
+    with pytest.raises(space_lib.SpaceError, match=r"--population=always: \['data.batch_size'\] cannot vary"):
         search.run_sweep(c, str(tmp_path), "data.batch_size=choice(16,32)", population="always")
-    with pytest.raises(search.SpaceError, match=r"--split=validation: the dataset 'blobs' has eval splits \['test'\]"):
+    with pytest.raises(space_lib.SpaceError,
+                       match=r"--split=validation: the dataset 'blobs' has eval splits \['test'\]"):
         search.run_sweep(c, str(tmp_path), "optimizer.lr=choice(0.1)", log=lambda s: None)
 
 
+@pytest.mark.slow
 def test_launch_sweep_bad_space_exits_nonzero_naming_the_problem(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "launch", "sweep.py"),
                         f"--config={os.path.join(ROOT, 'configs', 'blobs_mlp.py')}", f"--workdir={tmp_path}",

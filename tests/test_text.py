@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from jaxml import text
+from jaxml.naive_bayes import text
 
 
 @pytest.mark.parametrize("raw,with_stop,without_stop", [

@@ -13,7 +13,10 @@ import pytest
 from jaxml import data
 from jaxml.data import pipeline
 from jaxml.models import mlp
-from jaxml.train import config as config_lib, loop, objectives, step as step_lib, train_and_evaluate
+from jaxml.tasks import toy
+from jaxml.train import config as config_lib
+from jaxml.train import loop, objectives, train_and_evaluate
+from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, params_sha256
 
 
@@ -99,10 +102,13 @@ def test_train_step_does_not_retrace():
     m = mlp.make(input_shape=(8,), widths=(16,), batch_norm=True, dropout=0.1)
     opt = optax.adam(1e-3)
     raw = step_lib.make_train_step(m, objectives.get("softmax_xent"), opt)
-    traced = jax.jit(chex.assert_max_traces(raw, n=1))
+
+    def one_run_step(state, batch):
+        return raw(state, batch, step_lib.Hparams(0))
+    traced = jax.jit(chex.assert_max_traces(one_run_step, n=1))
     p = m.init(jax.random.key(0))
     state = TrainState(jnp.zeros((), jnp.int32), p, m.init_state(), opt.init(p))
-    blobs = data.toy.gaussian_blobs(0, 96)
+    blobs = toy.gaussian_blobs(0, 96)
     for i in range(3):
         state, sums = traced(state, {k: v[32 * i:32 * (i + 1)] for k, v in blobs.items()})
     assert int(state.step) == 3 and float(sums["n"]) == 32

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from jaxml import models
-from jaxml.data import clock as C
 from jaxml.models import views
-from jaxml.train import clock_task, config as config_lib
+from jaxml.tasks import clock as C  # registers the clock objectives and their view maps
+from jaxml.train import config as config_lib
 from jaxml.train.loop import build_model
 
 
@@ -61,13 +61,16 @@ def test_time_circles_under_a_mirror():
     """The periodic head's targets for t map to those of 720 - t (and minute m to 60 - m)."""
     t = np.arange(0, 720, 7)
     hour, minute = np.divmod(t, 60)
-    target = lambda h, m: np.stack([np.cos(2 * np.pi * (h * 60 + m) / 720), np.sin(2 * np.pi * (h * 60 + m) / 720),
-                                    np.cos(2 * np.pi * m / 60), np.sin(2 * np.pi * m / 60)], -1)
+
+    def target(h, m):
+        return np.stack([np.cos(2 * np.pi * (h * 60 + m) / 720), np.sin(2 * np.pi * (h * 60 + m) / 720),
+                         np.cos(2 * np.pi * m / 60), np.sin(2 * np.pi * m / 60)], -1)
+
     mh, mm = np.divmod((720 - t) % 720, 60)
-    np.testing.assert_allclose(clock_task.VIEW_MAPS["angles"](jnp.asarray(target(hour, minute)), 3, True),
+    np.testing.assert_allclose(C.VIEW_MAPS["angles"](jnp.asarray(target(hour, minute)), 3, True),
                                target(mh, mm), atol=1e-6)
     same = jnp.asarray(target(hour, minute), jnp.float32)
-    np.testing.assert_array_equal(clock_task.VIEW_MAPS["angles"](same, 3, False), same)  # rotations: unchanged
+    np.testing.assert_array_equal(C.VIEW_MAPS["angles"](same, 3, False), same)  # rotations: unchanged
 
 
 def _tiny_cnn(heads):
@@ -80,7 +83,7 @@ def test_averaged_model_is_equivariant_and_equals_a_loop(n_views):
     model = _tiny_cnn({"abs_angles": 6})
     params = model.init(jax.random.key(1))
     x = jax.random.normal(jax.random.key(2), (3, 20, 20, 1))
-    avg = views.view_averaged(model, n_views, clock_task.VIEW_MAPS, heads={"abs_angles": 6})
+    avg = views.view_averaged(model, n_views, C.VIEW_MAPS, heads={"abs_angles": 6})
     y, _ = avg.apply(params, x, state=model.init_state())
     y = y["abs_angles"]
     loop = []
@@ -99,7 +102,7 @@ def test_training_is_untouched():
     model = _tiny_cnn({"abs_angles": 6})
     params = model.init(jax.random.key(1))
     x = jax.random.normal(jax.random.key(2), (4, 20, 20, 1))
-    avg = views.view_averaged(model, 8, clock_task.VIEW_MAPS)
+    avg = views.view_averaged(model, 8, C.VIEW_MAPS)
     kw = dict(state=model.init_state(), train=True, key=jax.random.key(3))
     (a, sa), (b, sb) = model.apply(params, x, **kw), avg.apply(params, x, **kw)
     np.testing.assert_array_equal(a["abs_angles"], b["abs_angles"])
@@ -111,13 +114,13 @@ def test_logit_heads_average_log_probabilities_over_rotations():
     model = _tiny_cnn({"hour": 12, "minute": 60})
     params = model.init(jax.random.key(1))
     x = jax.random.normal(jax.random.key(2), (2, 20, 20, 1))
-    y, _ = views.view_averaged(model, 4, clock_task.VIEW_MAPS).apply(params, x, state=model.init_state())
+    y, _ = views.view_averaged(model, 4, C.VIEW_MAPS).apply(params, x, state=model.init_state())
     outs = [model.apply(params, views.transform_images(x, k, False), state=model.init_state())[0] for k in range(4)]
     for head in ("hour", "minute"):
         want = sum(jax.nn.log_softmax(o[head], -1) for o in outs) / 4
         np.testing.assert_allclose(y[head], want, atol=1e-5)
     with pytest.raises(ValueError, match="'hour' head has no mirror image"):
-        views.view_averaged(model, 8, clock_task.VIEW_MAPS, heads={"hour": 12, "minute": 60})
+        views.view_averaged(model, 8, C.VIEW_MAPS, heads={"hour": 12, "minute": 60})
 
 
 def _config(objective, heads, n_views):

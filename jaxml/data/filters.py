@@ -5,9 +5,9 @@ k[i] = exp(-i^2 / (2 sigma^2)) / sum_j exp(-j^2 / (2 sigma^2)),  i = -r..r,  r =
 along H and then W, with edge pixels repeated beyond the border (scipy.ndimage's ``mode="nearest"``,
 ``truncate=3``), so a constant image is unchanged and the border does not darken.
 
-Why for the clock reader: independent pixel noise of std s comes out with std ~ s / (2 sqrt(pi) sigma)
-(0.23 s at sigma = 1.25) while a hand several pixels long keeps its direction, and a renderer blur b
-becomes sqrt(sigma^2 + b^2), so images blurred by different amounts look more alike.
+Why as preprocessing: independent pixel noise of std s comes out with std ~ s / (2 sqrt(pi) sigma)
+(0.23 s at sigma = 1.25) while a stroke several pixels long keeps its direction, and an image already
+blurred by b becomes sqrt(sigma^2 + b^2), so images blurred by different amounts look more alike.
 """
 from __future__ import annotations
 
@@ -46,9 +46,8 @@ def gaussian_blur(x: jax.Array, sigma: float) -> jax.Array:
 
     Computed as two matmuls, y = B_H x B_W^T, with the banded matrices of :func:`gaussian_blur_matrix`,
     not as a sum of 2r + 1 shifted slices per axis: XLA:CPU fuses shifted slices into whatever produced x,
-    and when x is a freshly rendered clock batch it recomputed the whole drawing per tap (render + blur +
-    detrend of 64 clocks at sigma 1.25: ~300 ms instead of ~18 ms, ``python bench/clock_preblur.py``); a dot
-    is never fused into its producer."""
+    and when x is computed in the same program (e.g. images rendered on the fly) it recomputes x once per tap;
+    a dot is never fused into its producer."""
     if not isinstance(sigma, numbers.Real) or sigma < 0:
         raise ValueError(f"gaussian_blur: sigma must be a number >= 0 (pixels), got {sigma!r}")
     if x.ndim < 3:

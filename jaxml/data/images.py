@@ -288,8 +288,8 @@ def _read_tfds_split(name: str, split: str, tfds_data_dir) -> tuple[np.ndarray, 
     order = tfds_record_order(split, n) if shuffled else np.arange(n)
     images = np.empty((n, 28, 28), np.uint8)
     labels = np.empty((n,), np.uint8)
-    # One record at a time (PNG decoded by TFDS with PIL or OpenCV): ~0.3-0.5 ms a record on this
-    # CPU, so ~30 s for all 70000 once per process, against ~0.8 s for the IDX source.
+    # One record at a time (PNG decoded by TFDS with PIL or OpenCV): far slower than the IDX source,
+    # once per process.
     for j in range(n):
         record = source[j]
         image, label = np.asarray(record["image"]), int(record["label"])

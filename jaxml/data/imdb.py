@@ -1,7 +1,7 @@
 """IMDB movie-review sentiment (aclImdb v1.0, Maas et al. 2011): 25,000 train / 25,000 test reviews.
 
 Entry point: ``load_imdb(split, source=...)`` -> :class:`ImdbSplit` with ``texts`` (a pyarrow
-string array, fed as is to ``jaxml.text.tokenize``) and ``labels: i32[N]`` (0 = neg, 1 = pos).
+string array, fed as is to ``jaxml.naive_bayes.text.tokenize``) and ``labels: i32[N]`` (0 = neg, 1 = pos).
 
 Sources:
 - ``"csv"``: ``<data_dir>/imdb/aclImdb_{train,test}.csv.gz`` (``data_dir`` defaults to
@@ -139,7 +139,7 @@ def load_imdb_tfds(split: str, data_dir: str | os.PathLike | None = None) -> Imd
             "available (tfds build imdb_reviews --file_format=array_record) and copy the folder, or "
             "use source='csv'") from err
     n = len(source)
-    records = [source[i] for i in range(n)]      # one at a time: ~25k small records, a few seconds
+    records = [source[i] for i in range(n)]      # one at a time: ~25k small records
     texts = [r["text"].decode("utf-8") if isinstance(r["text"], bytes) else str(r["text"])
              for r in records]
     labels = np.asarray([int(r["label"]) for r in records], np.int32)

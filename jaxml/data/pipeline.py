@@ -63,7 +63,7 @@ class GeneratedSource:
     """Batches rendered by a pure function ``make_batch(key, batch_size) -> Batch`` from fold_in(seed, step).
 
     ``make_batch`` is jitted whole unless ``jit=False`` (it then compiles its own parts: a maker whose stages
-    XLA would fuse badly, like the clock renderer followed by a per-image reduction)."""
+    XLA would fuse badly, like an image renderer followed by a per-image reduction)."""
 
     def __init__(self, make_batch: Callable[[jax.Array, int], Batch], batch_size: int, *, seed: int = 0,
                  steps_per_epoch: int = 1000, jit: bool = True):

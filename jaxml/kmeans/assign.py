@@ -88,7 +88,7 @@ def argmax_rows(s):
 
 def max_rows(s):
     """Max along axis 0 of s: f32[k, B] -> f32[B], as a fused elementwise chain (k <= 64) or pairwise tree.
-    XLA:CPU's reduce over the major axis here ran ~15x slower than this (a [64, 512] tile: ~0.4 ms)."""
+    XLA:CPU's reduce over the major axis is much slower here (figures in jaxml/kmeans/README.md)."""
     if s.shape[0] <= 64:
         best = s[0]
         for j in range(1, s.shape[0]):

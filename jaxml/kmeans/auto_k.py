@@ -22,8 +22,17 @@ import numpy as np
 
 from jaxml.kmeans import validate
 from jaxml.kmeans.assign import final_assignment
-from jaxml.kmeans.fit import (KMeansResult, Plan, best_restart, init_argument, initial_centers, lloyd_knobs,
-                              make_plan, prepare, shard_program)
+from jaxml.kmeans.fit import (
+    KMeansResult,
+    Plan,
+    best_restart,
+    init_argument,
+    initial_centers,
+    lloyd_knobs,
+    make_plan,
+    prepare,
+    shard_program,
+)
 from jaxml.kmeans.lloyd import lloyd_batch
 from jaxml.kmeans.shards import Shards
 

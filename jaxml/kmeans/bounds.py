@@ -24,8 +24,8 @@ and so are the iteration counts — only the work differs.
 
 Cost of an iteration on one device's n points: an elementwise pass over (label, u, l), a compaction
 (cumsum + scatter), the scatter-add of the sums, and brute force's work for the points that fail the
-test. On 1M x 16 blobs with k = 64 from random centres that fraction falls from 1 to ~0.04 within ten
-iterations. It pays when scoring a point is costly (k * d large); ``fit.make_plan`` decides.
+test; that fraction falls quickly once the centres settle. It pays when scoring a point is costly
+(k * d large); ``fit.use_bounds`` decides.
 Memory: 12 bytes per point (label, u, l). Single runs only: restarts and the k sweep step as a
 compacting batch of dense runs (``lloyd.lloyd_batch``).
 """
@@ -134,9 +134,9 @@ def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need):
         safe = jnp.minimum(lax.dynamic_slice(idx, (start,), (bsz,)), n - 1)
         xx = xxs[safe]
         best, arg, second = top2_rows(scores(c, h, xs[safe] - blocks.mean))
-        u, l = fresh_bounds(xx, best, second, cmax, d)
+        u, low = fresh_bounds(xx, best, second, cmax, d)
         return (t + 1, lax.dynamic_update_slice(lab, arg, (start,)), lax.dynamic_update_slice(up, u, (start,)),
-                lax.dynamic_update_slice(lo, l, (start,)))
+                lax.dynamic_update_slice(lo, low, (start,)))
 
     buffers = (jnp.zeros((n + bsz,), jnp.int32), jnp.zeros((n + bsz,), jnp.float32),
                jnp.zeros((n + bsz,), jnp.float32))
@@ -146,8 +146,7 @@ def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need):
     return stats_from_labels(blocks, new.label, k, Shards()), new
 
 
-# Above this fraction of points to score, one dense pass is cheaper than compacting them (measured:
-# scoring all 1M x 16 points through compaction took ~2x the dense pass).
+# Above this fraction of points to score, one dense pass is cheaper than compacting them (jaxml/kmeans/README.md).
 DENSE_FRACTION = 0.5
 
 

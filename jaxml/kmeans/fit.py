@@ -20,15 +20,15 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
-from jaxml.kmeans import assign
+from jaxml.kmeans import assign, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
 from jaxml.kmeans.init import kmeans_plusplus, random_points
 from jaxml.kmeans.lloyd import lloyd, lloyd_batch
 from jaxml.kmeans.shards import Shards
-from jaxml.kmeans import validate
 
 INITS = ("k-means++", "random")
 
@@ -87,8 +87,8 @@ def _divisor_near(n: int, target: int) -> int | None:
     return None
 
 
-# Bounds pay when scoring a point costs more than their bookkeeping (~5 passes over 4-byte arrays); measured
-# on 2 CPU cores: k * d = 24 (china.jpg, k = 8) is faster brute force, k * d = 1024 (blobs, k = 64) with bounds.
+# Bounds pay when scoring a point costs more than their bookkeeping (~5 passes over 4-byte arrays); the
+# threshold was chosen on CPU with bench/kmeans.py (jaxml/kmeans/README.md).
 BOUNDS_MIN_KD = 128
 
 
@@ -149,9 +149,8 @@ def compile_options(mesh: Mesh | None) -> dict | None:
     """XLA options for the program: on a mesh of several CPU devices, no intra-op (Eigen) threads.
 
     Each CPU device already runs its shard on a thread of its own, one per core; Eigen's thread pool
-    would only contend with them (measured, 1M x 16, k = 64 on 2 cores as 2 devices: a 2-iteration fit
-    ~125 -> ~100 ms; per-iteration cost unchanged within noise). One device keeps XLA's defaults. Per
-    program, so nothing else in the process changes.
+    would only contend with them (jaxml/kmeans/README.md). One device keeps XLA's defaults. Per program,
+    so nothing else in the process changes.
     """
     if mesh is not None and mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu":
         return {"xla_cpu_multi_thread_eigen": False}
@@ -173,7 +172,10 @@ def shard_program(plan: Plan, per_device, out_specs):
             out = per_device(x, w, init_arg, knobs)
         else:
             data = P(plan.axis)
-            rep = lambda tree: jax.tree.map(lambda _: P(), tree)
+
+            def rep(tree):
+                return jax.tree.map(lambda _: P(), tree)
+
             specs = tuple(data if s == "data" else P() for s in out_specs)
             out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=(data, data, rep(init_arg), rep(knobs)),
                                 out_specs=specs, check_vma=False)(x, w, init_arg, knobs)

@@ -30,7 +30,10 @@ def _cumsum_rows(v):
     chunk offsets): compiles far faster on XLA:CPU than cumsum's log-depth scan, and is as exact."""
     t, b = v.shape
     c = math.gcd(b, 64)
-    tri = lambda m: jnp.triu(jnp.ones((m, m), v.dtype))  # tri[i, j] = 1 for i <= j
+
+    def tri(m):  # tri[i, j] = 1 for i <= j
+        return jnp.triu(jnp.ones((m, m), v.dtype))
+
     hi = lax.Precision.HIGHEST
     chunks = v.reshape(t, b // c, c)
     within = jnp.einsum("tgi,ij->tgj", chunks, tri(c), precision=hi)
@@ -46,7 +49,10 @@ def _locate(u, weights, shards: Shards):
     located in three levels — device, block, row — so only T blocks of B rows are ever cumsum-ed.
     """
     nb, bsz = weights.shape
-    first_reaching = lambda ends, r: jnp.sum(ends[None, :] < r[:, None], axis=1)  # searchsorted, side="left"
+
+    def first_reaching(ends, r):  # searchsorted, side="left"
+        return jnp.sum(ends[None, :] < r[:, None], axis=1)
+
     block_tot = jnp.sum(weights, axis=1)
     totals = shards.gather(jnp.sum(block_tot))
     ends = jnp.cumsum(totals)
@@ -62,7 +68,9 @@ def _locate(u, weights, shards: Shards):
 
 
 def _block_dist(x, xx, mean, cand):
-    """||x - mean - cand||^2 for one block and T centred candidates: f32[B, d], f32[B], f32[d], f32[T, d] -> f32[T, B]."""
+    """||x - mean - cand||^2 for one block and T centred candidates.
+
+    Shapes: x f32[B, d], xx f32[B], mean f32[d], cand f32[T, d] -> f32[T, B]."""
     cross = lax.dot_general(cand, x - mean, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
     return jnp.maximum(xx + jnp.sum(cand * cand, axis=1)[:, None] - 2.0 * cross, 0.0)
 

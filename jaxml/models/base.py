@@ -4,12 +4,15 @@ A ``Model`` bundles three pure functions built from hyperparameters:
 
     params = model.init(key)                                   # nested dict, named leaves
     state  = model.init_state()                                # {} unless the model has batch norm
-    y, state = model.apply(params, x, state=state, train=False, key=None)
+    y, state = model.apply(params, x, *, state=None, train=False, key=None, axis_name=None, **extras)
 
 ``apply`` always returns the (possibly updated) state so that batch-norm statistics are passed in
 and out explicitly, never hidden; stateless models return ``{}``. ``key`` drives dropout in training
-(derive it per step with ``jax.random.fold_in(key, step)``). ``axis_name``, when given, names a mapped
-device axis over which batch-norm statistics are averaged.
+(the loop derives it per step with ``jax.random.fold_in(key, step)``). ``axis_name``, when given, names a
+mapped device axis over which batch-norm statistics are averaged. ``extras`` names the model's own extra
+keyword inputs of ``apply``, part of the contract so the loop and populations can check before they pass one:
+``dropout_rates`` (f32[L], replaces the rates of a layer spec's L dropout layers; MLP, CNN) and ``lengths``
+(int[batch], per-sequence lengths; GRU).
 """
 from __future__ import annotations
 
@@ -24,3 +27,4 @@ class Model(NamedTuple):
     init: Callable[[Any], Params]
     init_state: Callable[[], State]
     apply: Callable[..., tuple[Any, State]]
+    extras: tuple[str, ...] = ()

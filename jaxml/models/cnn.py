@@ -1,5 +1,5 @@
 """Convolutional network: a conv/pool/bn/dropout/dense trunk described by a spec, then one dense head
-per output (e.g. the clock model's {"hour": 12, "minute": 60}).
+per output (e.g. ``heads={"hour": 12, "minute": 60}`` gives a dict of two outputs, f32[b, 12] and f32[b, 60]).
 
 x: f32[batch, height, width, channels] (NHWC). Convolutions use im2col + matmul on CPU and XLA's
 native convolution on GPU/TPU (``conv_impl="auto"``; see nn/layers.conv2d).

@@ -121,4 +121,10 @@ def make(*, input_features: int, hidden: Sequence[int] = (64,), num_outputs: int
         y = layers.dense(params["head_out"], hs if return_sequences else h_last)
         return (y[..., 0] if num_outputs == 1 else y), {}
 
-    return Model(name="gru", init=init, init_state=dict, apply=apply)
+    return Model(name="gru", init=init, init_state=dict, apply=apply, extras=("lengths",))
+
+
+def from_config(input_shape, **hyper) -> Model:
+    """The GRU of a config's model section: ``input_features`` is the last axis of the data's input shape."""
+    hyper.setdefault("input_features", int(input_shape[-1]))
+    return make(**hyper)

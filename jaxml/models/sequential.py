@@ -23,6 +23,7 @@ import math
 from typing import Sequence
 
 import jax
+
 from jaxml.models.base import Model
 from jaxml.nn import activations, layers
 
@@ -132,7 +133,7 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
     def apply(params, x, *, state=None, train=False, key=None, axis_name=None, dropout_rates=None):
         """The model contract's apply; ``dropout_rates`` (optional, f32[L] or a length-L sequence, may be
         traced) replaces the rates of the spec's L dropout layers, in order — a vmapped population of
-        members that differ only in their dropout rates (train/population.py)."""
+        members that differ only in their dropout rates (jaxml/tune/population.py)."""
         state = init_state() if state is None else state
         if dropout_rates is not None and len(dropout_rates) != n_dropout:
             raise ValueError(f"model {name}: dropout_rates has {len(dropout_rates)} entries, the spec has "
@@ -166,4 +167,4 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         y = outs["out"] if list(outs) == ["out"] else outs
         return y, new_state
 
-    return Model(name=name, init=init, init_state=init_state, apply=apply)
+    return Model(name=name, init=init, init_state=init_state, apply=apply, extras=("dropout_rates",))

@@ -2,11 +2,13 @@
 degrees, each with or without a left-right mirror).
 
 A view g = (k, mirror) acts on an image batch x f32[b, H, W, C] (H == W; row 0 at the top) as: mirror left-right
-if ``mirror``, then rotate the picture k quarter turns clockwise. Both are exact permutations of the pixel grid
-about the canvas centre ((H-1)/2, (W-1)/2), so a dataset whose distribution is D4-invariant (the rendered clocks:
-uniform rotation, centre offset and lighting direction, mirror-symmetric hands, ticks and marker) maps into itself.
+if ``mirror``, then rotate the picture by k quarter turns, each taking the top edge to the right edge. Both are
+exact permutations of the pixel grid about the canvas centre ((H-1)/2, (W-1)/2), so a dataset whose distribution
+is D4-invariant (e.g. rendered objects at a uniform rotation, centre offset and lighting direction whose parts are
+mirror-symmetric) maps into itself; any objective registered with view maps
+(``jaxml.train.objectives.register(..., view_maps=...)``) can then use ``config.model.test_views``.
 
-On an image direction alpha (clockwise from up, as the clock targets), g acts as
+On an image direction alpha (an angle from up towards the right, i.e. atan2(x, y) with y up), g acts as
 ``alpha -> s alpha + k pi/2`` with s = -1 for a mirror, +1 otherwise; so a prediction made on g x is mapped back
 by ``alpha = s (beta - k pi/2)``: for a vector (cos beta, sin beta), rotate by -k pi/2, then negate the sine if
 mirrored (:func:`directions_back`).
@@ -36,7 +38,7 @@ OutputMap = Callable[[jax.Array, int, bool], jax.Array]  # (outputs of the view,
 
 
 def dihedral_views(n_views: int) -> list[tuple[int, bool]]:
-    """The views (k quarter turns clockwise, mirror) used for ``n_views`` in VIEW_COUNTS, identity first."""
+    """The views (k quarter turns top-to-right, mirror) used for ``n_views`` in VIEW_COUNTS, identity first."""
     if n_views not in VIEW_COUNTS:
         raise ValueError(f"n_views must be one of {VIEW_COUNTS}, got {n_views!r}")
     rotations = range(1 if n_views == 1 else 4)
@@ -44,7 +46,7 @@ def dihedral_views(n_views: int) -> list[tuple[int, bool]]:
 
 
 def transform_images(x: jax.Array, k: int, mirror: bool) -> jax.Array:
-    """g . x for x f32[b, H, W, C] (H == W): mirror left-right if ``mirror``, then k quarter turns clockwise."""
+    """g . x for x f32[b, H, W, C] (H == W): mirror left-right if ``mirror``, then k quarter turns top-to-right."""
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
         raise ValueError(f"view transforms need square images [b, H, W, C], got shape {x.shape}")
     if mirror:
@@ -54,7 +56,7 @@ def transform_images(x: jax.Array, k: int, mirror: bool) -> jax.Array:
 
 def directions_back(y: jax.Array, k: int, mirror: bool) -> jax.Array:
     """Maps image directions predicted on g . x back to x's frame. y f32[..., 2 p]: p (cos, sin) pairs of angles
-    clockwise from up; beta -> s (beta - k pi/2) (an exact quarter-turn, no trigonometry)."""
+    from up towards the right; beta -> s (beta - k pi/2) (an exact quarter-turn, no trigonometry)."""
     c, s = y[..., 0::2], y[..., 1::2]
     for _ in range(k % 4):          # beta - pi/2: (cos, sin) -> (sin, -cos)
         c, s = s, -c

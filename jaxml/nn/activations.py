@@ -13,37 +13,13 @@ import jax.numpy as jnp
 Activation = Callable[[jax.Array], jax.Array]
 
 
-def sigmoid(x: jax.Array) -> jax.Array:
-    return jax.nn.sigmoid(x)
-
-
-def relu(x: jax.Array) -> jax.Array:
-    return jax.nn.relu(x)
-
-
-def tanh(x: jax.Array) -> jax.Array:
-    return jnp.tanh(x)
-
-
 def linear(x: jax.Array) -> jax.Array:
     return x
 
 
-def softmax(x: jax.Array) -> jax.Array:
-    return jax.nn.softmax(x, axis=-1)
-
-
-def elu(x: jax.Array) -> jax.Array:
-    return jax.nn.elu(x)
-
-
-def gelu(x: jax.Array) -> jax.Array:
-    return jax.nn.gelu(x)
-
-
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": sigmoid, "relu": relu, "tanh": tanh, "linear": linear, "softmax": softmax,
-    "elu": elu, "gelu": gelu,
+    "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "tanh": jnp.tanh, "linear": linear,
+    "softmax": jax.nn.softmax, "elu": jax.nn.elu, "gelu": jax.nn.gelu,
 }
 
 

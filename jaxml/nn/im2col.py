@@ -10,7 +10,7 @@ Backward (custom VJP, every heavy step again one matmul of patches):
          dx[p, q] = sum_{a, c} dy[(p + ph - a) / s, (q + pw - c) / s] @ w[a, c]^T
          over the (a, c) where the quotients are whole and inside dy; P_dy gathers those rows of dy.
 
-Why it is fast on XLA:CPU (measured in bench/cnn_step.py, notes in the commit history):
+Why it is fast on XLA:CPU (bench/cnn_step.py compares it with XLA's convolution, flax and PyTorch):
 - every patch matrix is built by ONE gather from a constant index table (padding, stride and the
   zero rows of the transposed convolution are out-of-range indices filled with 0), not by kh*kw
   slices plus a concatenation (two extra passes) or ``lax.conv_general_dilated_patches`` (a conv);
@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-# Target size of one chunk's patch matrix: measured best between 2 and 8 MiB on the 2-core host.
+# Target size of one chunk's patch matrix: a few MiB, small enough to stay in cache (chosen with bench/cnn_step.py).
 CHUNK_BYTES = 4 << 20
 # kh*kw*cin at or below this uses the shifted multiply-add forward instead of a matmul.
 SMALL_CONTRACTION = 16

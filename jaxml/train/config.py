@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxml.train import optim
+from jaxml import data, models
+from jaxml.train import objectives, optim, reports
 
 
 class ConfigError(ValueError):
@@ -37,7 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
     c.parallel = ml_collections.ConfigDict({"backend": "none"})   # none | shard_map | pmap
-    c.reports = ()                                                # end-of-run reports (train/reports.py)
+    c.reports = ()                                                # end-of-run reports (jaxml/train/reports.py)
     return c
 
 
@@ -52,13 +53,11 @@ def _positive(config, path: str, *, allow_zero: bool = False) -> None:
 
 def validate(config, *, num_devices: int = 1) -> None:
     """Raise ConfigError naming the first invalid field."""
-    from jaxml import data, models
-    from jaxml.train import objectives, reports
-
     if config.model.name not in models.REGISTRY:
         raise ConfigError(f"config.model.name: unknown model {config.model.name!r}; known: {sorted(models.REGISTRY)}")
     if config.data.name not in data.BUILDERS:
-        raise ConfigError(f"config.data.name: unknown dataset {config.data.name!r}; known: {sorted(data.BUILDERS)}")
+        raise ConfigError(f"config.data.name: unknown dataset {config.data.name!r}; known: {sorted(data.BUILDERS)} "
+                          "(a task registers its datasets when its package, e.g. jaxml.tasks.<name>, is imported)")
     if config.objective not in objectives.OBJECTIVES:
         raise ConfigError(f"config.objective: unknown objective {config.objective!r}; "
                           f"known: {sorted(objectives.OBJECTIVES)}")

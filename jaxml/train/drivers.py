@@ -1,26 +1,44 @@
-"""How a pure per-device step is run: on one device with ``jax.jit`` (``backend="none"``), or
-data-parallel over the ``data`` mesh axis (``shard_map``/``pmap``, see jaxml/parallel.py).
+"""How the pure per-device step runs: on one device with ``jax.jit`` (``backend="none"``), or data-parallel
+over the ``data`` mesh axis of every device of every process with ``jax.shard_map`` or ``jax.pmap``.
 
-A driver offers ``init(make_state) -> state``, ``train_step(state, batch)``, ``eval_step(params,
-model_state, batch)`` and ``put(batch)`` (host numpy -> device arrays in the right layout), ``fetch(tree)`` (one host copy) and
-``to_saveable``/``from_saveable`` (the checkpoint layout: one unreplicated copy for every driver, so a
-run may resume under another driver).
+A driver offers ``init(make_state) -> state``, ``train_step(state, batch) -> (state, metric sums)``,
+``eval_step(params, model_state, batch) -> metric sums``, ``put(batch)`` (host numpy -> device arrays in the
+right layout), ``fetch(tree)`` (one host copy) and ``to_saveable``/``from_saveable`` (the checkpoint layout:
+one unreplicated copy for every driver, so a run may resume under another driver). ``shard`` is
+(process index, process count): each process reads only its slice of the global batch. ``n_members`` is
+None (metrics are scalars); a population driver (jaxml/tune/population.py) has one entry per member and
+reads ``active`` (bool[n_members]) each step.
+
+The gradient rule: under shard_map the step differentiates the psum-averaged loss (the gradient of
+replicated params then arrives reduced); under pmap each device differentiates its local mean loss and the
+gradients are ``lax.pmean``-ed.
 """
 from __future__ import annotations
 
-import jax
+import functools
 
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from jaxml import parallel
+from jaxml.parallel import DATA_AXIS
 from jaxml.train import step as step_lib
+
+BACKENDS = ("none", "shard_map", "pmap")
 
 
 class SingleDevice:
     """jit on the default device; the train state is donated to the step."""
+    n_members = None
 
-    def __init__(self, model, objective, optimizer, *, seed: int, l1: float, l2: float):
-        self.train_step = jax.jit(step_lib.make_train_step(model, objective, optimizer, seed=seed, l1=l1, l2=l2),
-                                  donate_argnums=0)
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
+        step = step_lib.make_train_step(model, objective, optimizer)
+        self.train_step = jax.jit(functools.partial(step, hp=hp), donate_argnums=0)
         self.eval_step = jax.jit(step_lib.make_eval_step(model, objective))
         self.shard = (0, 1)
+        self.active = np.ones(1, bool)
 
     def init(self, make_state):
         return jax.jit(make_state)()
@@ -38,10 +56,73 @@ class SingleDevice:
         return state
 
 
+class ShardMapDriver(SingleDevice):
+    """One per-device program under ``jax.shard_map`` over the ``data`` axis of all devices of all processes.
+    Params/optimizer state replicated (``P()``), created in place by a jit with ``out_shardings``; batches
+    sharded along ``data``; the train state is donated to the step."""
+
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, mesh: Mesh | None = None):
+        self.mesh = mesh or parallel.data_mesh()
+        per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS),
+                                       hp=hp)
+        self.train_step = jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(DATA_AXIS)),
+                                                out_specs=(P(), P())), donate_argnums=0)
+        self.eval_step = jax.jit(jax.shard_map(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
+                                               mesh=self.mesh, in_specs=(P(), P(), P(DATA_AXIS)), out_specs=P()))
+        self.shard = (jax.process_index(), jax.process_count())
+        self.active = np.ones(1, bool)
+
+    def init(self, make_state):
+        return jax.jit(make_state, out_shardings=parallel.replicated(self.mesh))()
+
+    def put(self, batch: dict) -> dict:
+        sharding = parallel.batch_sharded(self.mesh)
+        return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+    def fetch(self, tree):
+        return parallel.host_local_copy(tree)
+
+
+class PmapDriver(SingleDevice):
+    """The classic style: ``jax.pmap`` over local devices (collectives span every process's devices).
+    State carries a leading local-device axis; checkpoints hold device 0's copy."""
+
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
+        per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True)
+        self.train_step = jax.pmap(functools.partial(per_device, hp=hp), axis_name=DATA_AXIS, donate_argnums=0)
+        self.eval_step = jax.pmap(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
+                                  axis_name=DATA_AXIS)
+        self.n_local = jax.local_device_count()
+        self.shard = (jax.process_index(), jax.process_count())
+        self.active = np.ones(1, bool)
+
+    def init(self, make_state):
+        return jax.pmap(lambda _: make_state())(jax.numpy.arange(self.n_local))
+
+    def put(self, batch: dict) -> dict:
+        def split(v):
+            if v.shape[0] % self.n_local:
+                raise ValueError(f"per-process batch {v.shape[0]} is not divisible by {self.n_local} local devices")
+            return v.reshape((self.n_local, v.shape[0] // self.n_local) + v.shape[1:])
+        return {k: split(v) for k, v in batch.items()}
+
+    def fetch(self, tree):
+        return jax.tree.map(lambda a: np.asarray(a[0]) if isinstance(a, jax.Array) else a, tree)
+
+    def to_saveable(self, state):
+        return jax.tree.map(lambda a: a[0], state)
+
+    def from_saveable(self, state):
+        return jax.tree.map(lambda a: jax.numpy.stack([a] * self.n_local), state)
+
+
 def make(config, model, objective, optimizer):
-    backend = config.parallel.backend
-    kwargs = dict(seed=config.seed, l1=config.regularization.l1, l2=config.regularization.l2)
+    """The driver ``config.parallel.backend`` names, stepping with the config's seed and penalties."""
+    backend, hp = config.parallel.backend, step_lib.run_hparams(config)
     if backend == "none":
-        return SingleDevice(model, objective, optimizer, **kwargs)
-    from jaxml import parallel
-    return parallel.make_driver(backend, model, objective, optimizer, **kwargs)
+        return SingleDevice(model, objective, optimizer, hp)
+    if backend == "shard_map":
+        return ShardMapDriver(model, objective, optimizer, hp)
+    if backend == "pmap":
+        return PmapDriver(model, objective, optimizer, hp)
+    raise ValueError(f"config.parallel.backend: unknown backend {backend!r}; known: {BACKENDS}")

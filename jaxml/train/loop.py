@@ -3,53 +3,46 @@
 It validates the config, builds data, model, objective, optax optimizer and driver, resumes from the
 latest checkpoint in ``<workdir>/checkpoints`` (the data position is the step itself — batches are a
 pure function of (seed, step) — so a resumed run ends bit-identical to an uninterrupted one), runs
-the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluates the
-``eval_splits`` (default: all but "test") every ``eval_every`` steps (default once per epoch), and every split at the end, checkpoints every ``checkpoint_every`` steps and at
-the end, stops early on a stalled eval metric, and refuses to checkpoint a non-finite loss: the run
-stops with ``FloatingPointError`` and the last good checkpoint stays intact. The final record in
-``metrics.jsonl`` carries ``params_sha256``.
+the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluates the ``eval_splits``
+(default: all but "test") every ``eval_every`` steps (default once per epoch) and every split at the end,
+checkpoints every ``checkpoint_every`` steps and at the end, stops early on a stalled eval metric, and
+refuses to checkpoint a non-finite loss: the run stops with ``FloatingPointError`` and the last good
+checkpoint stays intact. The final record in ``metrics.jsonl`` carries ``params_sha256``.
+
+``run_loop`` is that loop over one or more ``periodic.Member`` runs; a vmapped population
+(jaxml/tune/population.py) trains through it with a population driver, and the same periodic pieces.
 """
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
+from typing import Callable
 
 import jax
-import jax.numpy as jnp
 
 from jaxml import data, models
-from jaxml.data import pipeline
 from jaxml.models import views
-from jaxml.train import config as config_lib, drivers, objectives, optim, reports
+from jaxml.train import config as config_lib
+from jaxml.train import drivers, objectives, optim, periodic
 from jaxml.train.checkpoint import Checkpointer
-from jaxml.train.metrics_log import MetricsLog
-from jaxml.train.state import TrainState, params_sha256
+from jaxml.train.state import TrainState
 
 log = logging.getLogger("jaxml")
 
 
 def build_model(config, input_shape):
-    """The Model named by ``config.model.name``, with the input size taken from the data; with
+    """The model ``config.model`` describes, built for the data's ``input_shape``; with
     ``config.model.test_views`` = 4 or 8 its evaluation averages over that many rotated/mirrored views
-    (jaxml/models/views.py; the objective says how its outputs map back)."""
-    hyper = {k: v for k, v in config.model.to_dict().items() if k not in ("name", "test_views")}
-    for k, v in hyper.items():
-        if isinstance(v, list):
-            hyper[k] = tuple(v)
-    if config.model.name in ("mlp", "cnn"):
-        hyper.setdefault("input_shape", tuple(input_shape))
-    elif config.model.name == "gru":
-        hyper.setdefault("input_features", int(input_shape[-1]))
+    (jaxml/models/views.py; the objective's registered view maps say how its outputs map back)."""
     try:
-        model = models.get(config.model.name, **hyper)
+        model = models.from_config(config.model, input_shape)
     except TypeError as e:
         raise config_lib.ConfigError(f"config.model: {e}") from None
     n_views = config.model.get("test_views", 1)
     if n_views != 1:
         if n_views not in views.VIEW_COUNTS:
             raise config_lib.ConfigError(f"config.model.test_views must be one of {views.VIEW_COUNTS}, got {n_views!r}")
+        hyper = models.hyperparameters(config.model)
         try:
             model = views.view_averaged(model, n_views, objectives.view_maps(config.objective),
                                         heads=hyper.get("heads") or {"out": hyper.get("num_outputs", 0)})
@@ -58,40 +51,70 @@ def build_model(config, input_shape):
     return model
 
 
-def _mean_metrics(sums: dict) -> dict:
-    n = max(float(sums.get("n", 0.0)), 1.0)
-    return {k: float(v) / n for k, v in sums.items() if k != "n"}
+def total_steps(config, steps_per_epoch: int) -> int:
+    return int(config.train.num_steps) or int(config.train.num_epochs) * steps_per_epoch
 
 
-def evaluate(driver, state, arrays: dict, batch_size: int) -> dict:
-    """Exact masked means of the objective's metrics over all examples of one split."""
-    total = None
-    for batch in pipeline.eval_batches(arrays, batch_size, shard=driver.shard):
-        sums = driver.eval_step(state.params, state.model_state, driver.put(batch))
-        total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-    return _mean_metrics(driver.fetch(total))
-
-
-class _EarlyStopping:
-    def __init__(self, cfg, meta: dict):
-        self.cfg, self.best, self.bad = cfg, meta.get("es_best"), int(meta.get("es_bad", 0))
-
-    def update(self, value: float) -> bool:
-        """Record an eval value; True when patience is exhausted."""
-        sign = 1.0 if self.cfg.mode == "min" else -1.0
-        if self.best is None or sign * (self.best - value) > self.cfg.min_delta:
-            self.best, self.bad = value, 0
-        else:
-            self.bad += 1
-        return self.bad >= self.cfg.patience
-
-    def meta(self) -> dict:
-        return {"es_best": self.best, "es_bad": self.bad}
-
-
-def _initial_state(config, model, optimizer) -> TrainState:
+def initial_state(config, model, optimizer) -> TrainState:
     params = model.init(jax.random.key(config.seed))
-    return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
+    return TrainState(jax.numpy.zeros((), jax.numpy.int32), params, model.init_state(), optimizer.init(params))
+
+
+def run_loop(config, members: list[periodic.Member], driver, state, splits, batch: Callable[[int], dict], *,
+             start: int, num_steps: int, checkpointer: Checkpointer | None = None, desc: str = "train"):
+    """Train ``state`` from step ``start`` to ``num_steps`` (or until no member is running) with
+    ``driver.train_step(state, driver.put(batch(step)))``; the periodic work goes through the pieces of
+    jaxml/train/periodic.py. With a ``checkpointer`` (a single run) it saves every
+    ``config.train.checkpoint_every`` steps and at the end. Returns (state, the step it stopped at)."""
+    train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
+    evaluator = periodic.PeriodicEval(config, splits)
+    eval_every = int(config.train.eval_every) or splits.train.steps_per_epoch
+    ckpt_every, sync_every = int(config.train.checkpoint_every), int(config.train.sync_every)
+    last_good = checkpointer.latest_step() if checkpointer is not None else None
+
+    def check_finite(step: int) -> None:
+        """A single run stops at once, naming its last good checkpoint; a population member just stops."""
+        failed = next((m.failure for m in members if m.failure is not None), None)
+        if failed is not None and checkpointer is not None:
+            raise FloatingPointError(
+                f"{failed}; stopping. The last good checkpoint (step {last_good}) in {checkpointer.directory} is "
+                "intact; lower config.optimizer.lr or add config.optimizer.grad_clip.")
+
+    def sync_running() -> None:
+        driver.active[:] = [m.running for m in members]
+
+    sync_running()
+    pbar = periodic.progress_bar(config, num_steps, start, desc)
+    step, acc = start, None
+    try:
+        while step < num_steps and driver.active.any():
+            state, sums = driver.train_step(state, driver.put(batch(step)))
+            step += 1
+            acc = sums if acc is None else jax.tree.map(lambda a, b: a + b, acc, sums)
+            if periodic.due(step, sync_every):
+                jax.block_until_ready(acc)
+            if pbar is not None:
+                pbar.update(1)
+            last = step == num_steps
+            if periodic.due(step, int(config.train.log_every)) or last:
+                records = train_log(step, members, driver.fetch(acc), driver.n_members)
+                acc = None
+                check_finite(step)
+                if pbar is not None and records:
+                    pbar.set_postfix(loss=f"{records[0]['loss']:.4g}")
+            if periodic.due(step, eval_every) and not last and driver.active.any():
+                evaluator(step, members, driver, state)
+            sync_running()
+            if checkpointer is not None and (periodic.due(step, ckpt_every) or not driver.active.any()):
+                if acc is not None:
+                    periodic.stop_nonfinite(step, members, periodic.member_means(driver.fetch(acc), driver.n_members))
+                    check_finite(step)
+                checkpointer.save(step, driver.to_saveable(state), members[0].meta())
+                last_good = step
+    finally:
+        if pbar is not None:
+            pbar.close()
+    return state, step
 
 
 def restore_trained(config, workdir: str, input_shape, step: int | None = None):
@@ -105,122 +128,48 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
     model = build_model(config, input_shape)
     optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
-    target = driver.init(lambda: _initial_state(config, model, optimizer))
+    target = driver.init(lambda: initial_state(config, model, optimizer))
     saved, _ = ckpt.restore(step, driver.to_saveable(target))
     ckpt.close()
     return model, driver, driver.from_saveable(saved)
 
 
+def evaluate(driver, state, arrays: dict, batch_size: int) -> dict:
+    """Exact masked means of the objective's metrics over all examples of one split."""
+    return periodic.evaluate(driver, state, arrays, batch_size)[0]
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
     """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation."""
     config_lib.validate(config, num_devices=jax.device_count())
-    os.makedirs(workdir, exist_ok=True)
     splits = data.build(config)
-    model = build_model(config, splits.input_shape)
-    objective = objectives.get(config.objective)
-    spe = splits.train.steps_per_epoch
-    total_steps = int(config.train.num_steps) or int(config.train.num_epochs) * spe
-    optimizer = optim.make_optimizer(config.optimizer, total_steps)
-    driver = drivers.make(config, model, objective, optimizer)
-    eval_every = int(config.train.eval_every) or spe
-    ckpt_every = int(config.train.checkpoint_every)
+    model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
+    os.makedirs(workdir, exist_ok=True)
+    num_steps = total_steps(config, splits.train.steps_per_epoch)
+    optimizer = optim.make_optimizer(config.optimizer, num_steps)
+    driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
 
-    state = driver.init(lambda: _initial_state(config, model, optimizer))
+    state = driver.init(lambda: initial_state(config, model, optimizer))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=int(config.train.keep_checkpoints))
-    mlog = MetricsLog(workdir)
-    meta = {"stopped_early": False}
+    meta = {}
     if (latest := ckpt.latest_step()) is not None:
         saved, meta = ckpt.restore(latest, driver.to_saveable(state))
         state = driver.from_saveable(saved)
-        mlog.truncate_after(latest)
         log.info("resumed from checkpoint at step %d", latest)
-    stopper = _EarlyStopping(config.train.early_stopping, meta)
-    periodic = list(config.train.eval_splits) or [n for n in splits.eval if n != "test"]
-    for name in periodic:
-        if name not in splits.eval:
-            raise config_lib.ConfigError(f"config.train.eval_splits: no split {name!r}; have {sorted(splits.eval)}")
-    es = config.train.early_stopping
-    es_split = es.split or next(iter(periodic), "")
-
+    member = periodic.Member(config, workdir, meta=meta)
+    if latest is not None:
+        member.log.truncate_after(latest)
     start = int(driver.fetch(state.step))
-    last_good = latest
-    acc, t0 = None, time.time()
-    pbar = None
-    if config.train.progress_bar and jax.process_index() == 0:
-        from tqdm.auto import tqdm
-        pbar = tqdm(total=total_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
+    state, step = run_loop(config, [member], driver, state, splits,
+                           lambda s: splits.train.batch(s, shard=driver.shard),
+                           start=start, num_steps=num_steps, checkpointer=ckpt)
 
-    def check_finite(sums, step):
-        value = float(sums["objective"])
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"non-finite loss ({value}) by step {step}; stopping. The last good checkpoint "
-                f"(step {last_good}) in {ckpt.directory} is intact; lower config.optimizer.lr or add "
-                f"config.optimizer.grad_clip.")
-
-    step = start
-    try:
-        while step < total_steps and not meta.get("stopped_early", False):
-            state, sums = driver.train_step(state, driver.put(splits.train.batch(step, shard=driver.shard)))
-            step += 1
-            acc = sums if acc is None else jax.tree.map(jnp.add, acc, sums)
-            if step % int(config.train.sync_every) == 0:
-                jax.block_until_ready(acc)
-            if pbar is not None:
-                pbar.update(1)
-            last = step == total_steps
-            if step % int(config.train.log_every) == 0 or last:
-                host = driver.fetch(acc)
-                check_finite(host, step)
-                rec = _mean_metrics(host)
-                rec["objective"] = rec.pop("objective")
-                rec["epoch"] = step / spe
-                rec["examples_per_s"] = host["n"] / max(time.time() - t0, 1e-9)
-                t0 = time.time()
-                mlog.write(step, "train", rec)
-                if pbar is not None:
-                    pbar.set_postfix(loss=f"{rec['loss']:.4g}")
-                acc = None
-            if step % eval_every == 0 and not last:
-                for name in periodic:
-                    rec = evaluate(driver, state, splits.eval[name], config.data.eval_batch_size)
-                    mlog.write(step, name, rec)
-                    if es.metric and name == es_split:
-                        if es.metric not in rec:
-                            raise config_lib.ConfigError(
-                                f"config.train.early_stopping.metric {es.metric!r} is not reported on split "
-                                f"{name!r}; available: {sorted(rec)}")
-                        if stopper.update(rec[es.metric]):
-                            meta["stopped_early"] = True
-                            mlog.write(step, "train", {"early_stopped": 1.0, "best": stopper.best})
-            if (ckpt_every and step % ckpt_every == 0) or meta.get("stopped_early", False):
-                if acc is not None:
-                    check_finite(driver.fetch(acc), step)
-                meta.update(stopper.meta())
-                ckpt.save(step, driver.to_saveable(state), meta)
-                last_good = step
-    finally:
-        if pbar is not None:
-            pbar.close()
-
-    # Final evaluation, checkpoint and reports.
-    final = {}
-    names = sorted(splits.eval, key=lambda n: n == "test")          # the test split last: it carries the hash
-    sha = params_sha256(driver.fetch(state.params))
-    for i, name in enumerate(names):
-        rec = evaluate(driver, state, splits.eval[name], config.data.eval_batch_size)
-        if i == len(names) - 1:
-            rec["params_sha256"] = sha
-        final[name] = mlog.write(step, name, rec)
-    if not names:
-        final["train"] = mlog.write(step, "train", {"params_sha256": sha})
+    host_state = driver.fetch(state)
+    periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
+                           [host_state.params])
     if ckpt.latest_step() != step:
-        meta.update(stopper.meta())
-        ckpt.save(step, driver.to_saveable(state), meta)
+        ckpt.save(step, driver.to_saveable(state), member.meta())
     ckpt.close()
-    ctx = reports.Context(config=config, workdir=workdir, model=model, state=driver.fetch(state), splits=splits,
-                          final=final, log=mlog)
-    for name in config.reports:
-        reports.REPORTS[name](ctx)
-    mlog.close()
-    return final
+    periodic.run_reports(member, model, host_state, splits)
+    member.log.close()
+    return member.final

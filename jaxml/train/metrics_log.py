@@ -30,8 +30,7 @@ class MetricsLog:
 
     def write(self, step: int, split: str, values: dict) -> dict:
         record = {"step": int(step), "split": split}
-        record.update({k: (float(v) if isinstance(v, (int, float)) or hasattr(v, "dtype") else v)
-                       for k, v in values.items()})
+        record.update({k: _json_value(v) for k, v in values.items()})
         if not self.enabled:
             return record
         with open(self.path, "a") as f:
@@ -49,6 +48,13 @@ class MetricsLog:
     def close(self) -> None:
         for w in self._tb.values():
             w.close()
+
+
+def _json_value(v):
+    """Python ints stay ints (counts), other numbers (NumPy / JAX scalars included) become floats."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    return float(v) if isinstance(v, float) or hasattr(v, "dtype") else v
 
 
 def read_records(workdir: str) -> list[dict]:

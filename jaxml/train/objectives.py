@@ -1,8 +1,8 @@
 """Objectives: what a task minimises and reports, per example.
 
 An objective maps (model outputs, batch) to (loss f32[batch], {metric: f32[batch]}); the training
-loop averages them under the batch's ``mask`` and adds parameter penalties. Register new ones in
-``OBJECTIVES``; the clock task's live in train/clock_task.py.
+loop averages them under the batch's ``mask`` and adds parameter penalties. Tasks add their own with
+``register(name, fn, view_maps=...)`` when their package is imported.
 """
 from __future__ import annotations
 
@@ -32,30 +32,29 @@ def sigmoid_xent(outputs, batch):
     return loss, {"loss": loss, "accuracy": acc.reshape(acc.shape[0], -1).mean(-1)}
 
 
-def _clock(name):
-    def objective(outputs, batch):
-        from jaxml.train import clock_task
-        return getattr(clock_task, name)(outputs, batch)
-    return objective
+OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent}
+VIEW_MAPS: dict[str, dict] = {}
 
 
-OBJECTIVES: dict[str, Objective] = {"mse": mse, "softmax_xent": softmax_xent, "sigmoid_xent": sigmoid_xent,
-                                    "clock_heads": _clock("heads_objective"),
-                                    "clock_periodic": _clock("periodic_objective"),
-                                    "clock_absolute": _clock("absolute_objective")}
+def register(name: str, objective: Objective, *, view_maps: dict | None = None) -> None:
+    """Add an objective under ``name`` (a task does this when imported). ``view_maps`` — {output head: map
+    back} — says how its outputs transform when the input image is rotated or mirrored, which lets
+    ``config.model.test_views`` average over those views (jaxml/models/views.py)."""
+    OBJECTIVES[name] = objective
+    if view_maps is not None:
+        VIEW_MAPS[name] = dict(view_maps)
 
 
 def view_maps(name: str) -> dict:
-    """For an objective whose outputs know how they transform under the square's symmetries: {head: map back}
-    (jaxml/models/views.py; ``config.model.test_views``). Only the clock objectives have them."""
-    if name.startswith("clock_") and name in OBJECTIVES:
-        from jaxml.train import clock_task
-        return clock_task.VIEW_MAPS
-    raise ValueError(f"config.model.test_views > 1: objective {name!r} does not say how its outputs transform "
-                     "when the image is rotated or mirrored; only the clock_* objectives do")
+    """{head: map back} of an objective registered with view maps; ValueError naming it otherwise."""
+    if name not in VIEW_MAPS:
+        raise ValueError(f"config.model.test_views > 1: objective {name!r} does not say how its outputs transform "
+                         f"when the image is rotated or mirrored; objectives that do: {sorted(VIEW_MAPS)}")
+    return VIEW_MAPS[name]
 
 
 def get(name: str) -> Objective:
     if name not in OBJECTIVES:
-        raise ValueError(f"config.objective: unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
+        raise ValueError(f"config.objective: unknown objective {name!r}; known: {sorted(OBJECTIVES)} (a task "
+                         "registers its objectives when its package, e.g. jaxml.tasks.<name>, is imported)")
     return OBJECTIVES[name]

@@ -1,5 +1,5 @@
 """End-of-run reports named in ``config.reports``: each takes a ``Context`` and prints or writes files
-into the workdir (only on process 0). Tasks register their own (e.g. the clock task's sample grid)."""
+into the workdir (only on process 0). Tasks add their own with ``register(name, fn)``."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,9 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
+
+from jaxml import metrics
+from jaxml.train.metrics_log import read_records
 
 
 class Context(NamedTuple):
@@ -27,12 +30,14 @@ def predict(ctx: Context, x: np.ndarray, batch_size: int = 1000):
     return jax.tree.map(lambda *a: np.concatenate(a), *outs)
 
 
-def zhou_predictions(ctx: Context) -> None:
-    """The tutorial's closing lines: ``Emily: 0.9xx`` and ``Frank: 0.0xx``."""
-    from jaxml.data.toy import ZHOU_QUERIES
-    x = np.array(list(ZHOU_QUERIES.values()), np.float32)
-    for name, p in zip(ZHOU_QUERIES, predict(ctx, x)):
-        print(f"{name}: {p:.3f}")
+# The metrics ``curves`` plots when a run logs them; tasks add theirs with ``plot_metric``.
+CURVE_METRICS: list[str] = ["loss", "accuracy", "mse"]
+
+
+def plot_metric(name: str) -> None:
+    """Let ``curves`` plot the metric ``name`` too (a task does this for its headline metric)."""
+    if name not in CURVE_METRICS:
+        CURVE_METRICS.append(name)
 
 
 def curves(ctx: Context) -> None:
@@ -42,9 +47,8 @@ def curves(ctx: Context) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from jaxml.train.metrics_log import read_records
     records = read_records(ctx.workdir)
-    keys = [k for k in ("loss", "accuracy", "mse", "clock_error_min") if any(k in r for r in records)]
+    keys = [k for k in CURVE_METRICS if any(k in r for r in records)]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for split in dict.fromkeys(r["split"] for r in records):
@@ -57,39 +61,44 @@ def curves(ctx: Context) -> None:
     plt.close(fig)
 
 
+def save_confusion_matrix(cm: np.ndarray, names, path: str, title: str) -> None:
+    """Write the confusion matrix ``cm`` (int[k, k], rows true, columns predicted) as a PNG at ``path`` and as
+    CSV beside it (same name, ``.csv``); every run that classifies (the loop, naive Bayes) shares it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(names)
+    np.savetxt(os.path.splitext(path)[0] + ".csv", cm, fmt="%d", delimiter=",")
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * n), max(3.6, 0.6 * n)))
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), names)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7 if n > 4 else 10,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title, fontsize=9)
+    fig.colorbar(im), fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def confusion_matrix(ctx: Context) -> None:
     """``confusion_matrix.png`` (and .csv) on the last final split (the test set when present)."""
     if jax.process_index() != 0:
         return
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from jaxml.metrics import confusion_matrix as cm_fn
     split = list(ctx.final)[-1]
     arrays = ctx.splits.eval[split]
     logits = predict(ctx, arrays["x"])
     n = logits.shape[-1]
-    cm = cm_fn(arrays["y"], logits.argmax(-1), n)
-    np.savetxt(os.path.join(ctx.workdir, "confusion_matrix.csv"), cm, fmt="%d", delimiter=",")
+    cm = metrics.confusion_matrix(arrays["y"], logits.argmax(-1), n)
     names = ctx.splits.info.get("class_names") or [str(i) for i in range(n)]
-    fig, ax = plt.subplots(figsize=(7, 6))
-    im = ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(n), names, rotation=45, ha="right"), ax.set_yticks(range(n), names)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(f"confusion matrix ({split})")
-    fig.colorbar(im), fig.tight_layout()
-    fig.savefig(os.path.join(ctx.workdir, "confusion_matrix.png"), dpi=100)
-    plt.close(fig)
+    save_confusion_matrix(cm, names, os.path.join(ctx.workdir, "confusion_matrix.png"), f"confusion matrix ({split})")
 
 
-def clock_predictions(ctx: Context) -> None:
-    from jaxml.train import clock_task
-    clock_task.sample_grid_report(ctx)
+REPORTS: dict[str, Callable[[Context], None]] = {"curves": curves, "confusion_matrix": confusion_matrix}
 
 
-REPORTS: dict[str, Callable[[Context], None]] = {
-    "zhou_predictions": zhou_predictions, "curves": curves, "confusion_matrix": confusion_matrix,
-    "clock_predictions": clock_predictions}
+def register(name: str, report: Callable[[Context], None]) -> None:
+    """Add an end-of-run report under ``name`` (a task does this when its package is imported)."""
+    REPORTS[name] = report

@@ -1,18 +1,22 @@
 """Pure train and eval steps, written once per device.
 
-``make_train_step`` returns ``train_step(state, batch) -> (state, metrics)``: the masked mean of the
-objective's per-example loss plus l1 * sum|w| + l2 * sum w^2, its gradient, one optax update. When
-``axis_name`` is given the function runs per device (inside ``jax.shard_map``): the loss and metrics
-are ``lax.pmean``-ed over that axis *before* differentiation, so the gradient of the replicated params
-is already the global one — see DESIGN.md, "the gradient rule". Metrics come back as sums and a
-count (``n``) so they can be accumulated across steps and devices exactly.
+``make_train_step`` returns ``train_step(state, batch, hp) -> (state, metrics)``: the masked mean of the
+objective's per-example loss plus l1 * sum|w| + l2 * sum w^2, its gradient, one optax update; a single run
+and each member of a vmapped population train through this same function. When ``axis_name`` is given the
+function runs per device (inside ``jax.shard_map``): the loss and metrics are ``lax.psum``-ed over that axis
+*before* differentiation, so the gradient of the replicated params is already the global one (the shard_map
+gradient rule; under pmap the gradients are pmean-ed instead). Metrics come back as sums and a count (``n``)
+so they can be accumulated across steps and devices exactly.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import chex
 import jax
 import jax.numpy as jnp
-from jax import lax
 import optax
+from jax import lax
 
 from jaxml import losses
 from jaxml.train.state import TrainState
@@ -36,6 +40,7 @@ def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, 
     outputs, new_model_state = model.apply(params, batch["x"], state=model_state, train=True, key=key,
                                            axis_name=axis_name, **(apply_kwargs or {}))
     loss_pe, metrics_pe = objective(outputs, batch)
+    chex.assert_shape([loss_pe, *metrics_pe.values()], mask.shape)   # an objective returns per-example values
     sums = _masked_sums(metrics_pe, mask)
     data_loss_sum, count = jnp.sum(loss_pe * mask), sums["n"]
     if psum_loss:
@@ -48,27 +53,37 @@ def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, 
     return loss, (sums, new_model_state)
 
 
-def make_train_step(model, objective, optimizer: optax.GradientTransformation, *, seed: int = 0,
-                    l1: float = 0.0, l2: float = 0.0, axis_name: str | None = None, pmean_grads: bool = False):
-    """Build the pure per-device train step (jit/shard_map/pmap it in the caller).
+class Hparams(NamedTuple):
+    """What a train step may take per run rather than compile in: Python scalars for one run (constants of
+    the program), or traced scalars for one member of a vmapped population (jaxml/tune/population.py)."""
+    seed: int | jax.Array                      # dropout keys: fold_in(key(seed), step)
+    l1: float | jax.Array | None = None        # None: the penalty is left out of the program
+    l2: float | jax.Array | None = None
+    dropout_rates: jax.Array | None = None     # f32[L]: replaces a layer spec's dropout rates (None: its own)
+
+
+def make_train_step(model, objective, optimizer: optax.GradientTransformation, *, axis_name: str | None = None,
+                    pmean_grads: bool = False):
+    """The one pure per-device train step ``train_step(state, batch, hp: Hparams) -> (state, metric sums)``;
+    jit / shard_map / pmap / vmap it in the caller (jaxml/train/drivers.py, jaxml/tune/population.py).
 
     pmean_grads=True is the pmap convention: each device differentiates its local loss and the
     gradients are ``lax.pmean``-ed. The default (shard_map / single device) differentiates the
     already-averaged loss.
     """
-    base_key = jax.random.key(seed)
-
-    def train_step(state: TrainState, batch: dict):
-        key = jax.random.fold_in(base_key, state.step)
+    def train_step(state: TrainState, batch: dict, hp: Hparams):
+        key = jax.random.fold_in(jax.random.key(hp.seed), state.step)
         if axis_name is not None:
             key = jax.random.fold_in(key, lax.axis_index(axis_name))
         mask = batch.get("mask")
         if mask is None:
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
+        extras = None if hp.dropout_rates is None else {"dropout_rates": hp.dropout_rates}
 
         def loss_fn(params):
-            return step_loss(model, objective, params, state.model_state, batch, key, mask, l1=l1 or None,
-                             l2=l2 or None, axis_name=axis_name, psum_loss=axis_name is not None and not pmean_grads)
+            return step_loss(model, objective, params, state.model_state, batch, key, mask, l1=hp.l1, l2=hp.l2,
+                             axis_name=axis_name, psum_loss=axis_name is not None and not pmean_grads,
+                             apply_kwargs=extras)
 
         (loss, (sums, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         if axis_name is not None:
@@ -84,6 +99,11 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
     return train_step
 
 
+def run_hparams(config) -> Hparams:
+    """The Hparams of one run's config: its seed and its nonzero penalties."""
+    return Hparams(int(config.seed), float(config.regularization.l1) or None, float(config.regularization.l2) or None)
+
+
 def make_eval_step(model, objective, *, axis_name: str | None = None):
     """``eval_step(params, model_state, batch) -> metric sums`` (train=False, masked)."""
     def eval_step(params, model_state, batch):
@@ -92,8 +112,3 @@ def make_eval_step(model, objective, *, axis_name: str | None = None):
         sums = _masked_sums(metrics_pe, batch["mask"])
         return lax.psum(sums, axis_name) if axis_name is not None else sums
     return eval_step
-
-
-def predict_fn(model):
-    """``predict(params, model_state, x) -> outputs`` (train=False), jitted."""
-    return jax.jit(lambda params, model_state, x: model.apply(params, x, state=model_state, train=False)[0])

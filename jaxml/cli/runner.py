@@ -1,0 +1,35 @@
+"""Runs a launcher's absl ``main``: ``--help`` describes the launcher, and any error ends as one line.
+
+``run(main)``: ``app.run(main)``; on any error prints ``error: <Type>: <message>`` as the last line of stderr
+and exits 1 (absl usage errors and explicit exits pass through unchanged). When ``__main__`` is not the module
+that defines ``main`` (a ``launch/<name>.py`` shim, a ``jaxml-<name>`` console script), ``--help`` still shows
+that module's docstring and flags. It defines no flags, so every launcher can use it (``local_cluster`` has a
+``--num_processes`` of its own, unlike the cluster flag of the same name in ``common``).
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+
+def _describe_main_as(module_name: str) -> None:
+    """Let ``__main__``'s ``--help`` show ``module_name``'s docstring and key flags (absl files the flags under
+    the module that defines them and shows those of ``sys.argv[0]``)."""
+    main_module, module = sys.modules["__main__"], sys.modules[module_name]
+    if main_module is module:
+        return
+    main_module.__doc__ = module.__doc__
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def run(main) -> None:
+    _describe_main_as(main.__module__)
+    try:
+        app.run(main)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 — the last line must say why
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)

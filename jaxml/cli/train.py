@@ -1,0 +1,37 @@
+"""Train and evaluate one config: ``python launch/train.py --config=configs/x.py[:arg] --workdir=DIR``.
+
+Override any field: ``--config.optimizer.lr=0.01``. Resumes from the latest checkpoint in --workdir.
+Multi-host: pass --coordinator_address/--num_processes/--process_id (or the JAX_* environment
+variables) and every process runs this same command.
+Example: python launch/train.py --config=configs/zhou_gender.py --workdir=/tmp/zhou
+"""
+from __future__ import annotations
+
+from absl import flags
+from ml_collections import config_flags
+
+from jaxml.cli import common
+from jaxml.train import train_and_evaluate
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
+flags.mark_flags_as_required(["config", "workdir"])
+flags.adopt_module_key_flags(common)
+
+
+def main(argv):
+    del argv
+    common.setup()
+    final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    for split, rec in final.items():
+        shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in rec.items() if k not in ("step", "split")}
+        print(f"{split}: {shown}")
+
+
+def run():
+    common.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,144 @@
+"""Clock styles: the ranges every per-image parameter of a rendered clock is drawn from.
+
+A :class:`ClockStyle` holds the ranges (lo, hi) every per-image parameter is drawn from (uniform), and the
+allowed discrete choices (tick style, hand shape). It is static (hashable) under ``jit``. ``TRAIN_STYLE`` and
+``HELDOUT_STYLE`` have *disjoint* tick styles (lines, bars, squares or none / round dots), hand shapes
+(rectangular, rounded, flared, lancet / sharply tapered), lighting gradient and contrast ranges, and heavier
+blur/noise in the held-out set, so a model trained on the first can be scored on clock designs it never saw.
+``CANONICAL_STYLE`` is an upright, centred, noiseless clock for tests. :func:`sample_clock_params` draws one
+image's parameters (lengths in pixels of the ``CANVAS`` x ``CANVAS`` image) from a style.
+"""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+
+CANVAS = 150          # image side in pixels
+_HALF = CANVAS / 2.0  # half-canvas; clock radius is a fraction of it
+
+# Tick styles: 12 hour lines; plus 48 minute lines; 12 round dots; 12 dots plus 48 small ones; lines at
+# 3, 6 and 9 only; no ticks (rim and 12-o'clock marker alone); 12 thick bars (twice a line's width); 12
+# squares (the area of a dot of dots12: compact blobs with corners).
+TICK_STYLES = ("lines12", "lines60", "dots12", "dots60", "lines4", "none", "bars12", "squares12")
+HAND_SHAPES = ("rect", "tapered", "rounded", "flared", "lancet")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClockStyle:
+    """Ranges (lo, hi) each per-image parameter is drawn from uniformly; lengths are fractions
+    of the clock radius R unless noted. Hashable: pass it as a static argument under jit."""
+    rotation_deg: tuple[float, float] = (0.0, 360.0)   # whole-clock rotation, clockwise
+    radius_frac: tuple[float, float] = (0.72, 0.95)    # R as a fraction of the half-canvas (75 px)
+    offset_frac: float = 1.0                           # centre may move this fraction of the margin
+    hour_len: tuple[float, float] = (0.42, 0.55)
+    minute_len: tuple[float, float] = (0.68, 0.85)
+    hour_width: tuple[float, float] = (0.06, 0.09)     # full width
+    minute_width: tuple[float, float] = (0.025, 0.045)
+    hand_tail: tuple[float, float] = (0.0, 0.15)       # counterweight behind the centre
+    hand_shapes: tuple[str, ...] = ("rect", "rounded", "flared", "lancet")
+    tick_styles: tuple[str, ...] = ("lines12", "lines60", "lines4", "bars12", "squares12", "none")
+    tick_len: tuple[float, float] = (0.07, 0.13)       # hour ticks; minute ticks are 45% of it
+    tick_width: tuple[float, float] = (0.018, 0.03)
+    rim_width: tuple[float, float] = (0.015, 0.05)
+    marker_len: tuple[float, float] = (0.11, 0.16)     # 12-o'clock triangle, tip to base
+    marker_width: tuple[float, float] = (0.08, 0.11)   # its base width
+    face_level: tuple[float, float] = (0.75, 1.0)      # grey levels in [0, 1]
+    background_level: tuple[float, float] = (0.05, 0.95)
+    ink_level: tuple[float, float] = (0.0, 0.2)
+    gradient: tuple[float, float] = (0.0, 0.3)         # brightness change across half the canvas
+    contrast: tuple[float, float] = (0.75, 1.0)        # scale about grey 0.5
+    blur_sigma: tuple[float, float] = (0.0, 0.9)       # pixels
+    noise_std: tuple[float, float] = (0.0, 0.03)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("offset_frac", "hand_shapes", "tick_styles"):
+                continue
+            if (not isinstance(v, tuple) or len(v) != 2 or v[0] > v[1]
+                    or not all(isinstance(x, numbers.Real) for x in v)):
+                raise ValueError(f"ClockStyle.{f.name} must be a tuple (lo, hi) with lo <= hi, got {v!r}")
+        for name, allowed in (("hand_shapes", HAND_SHAPES), ("tick_styles", TICK_STYLES)):
+            v = getattr(self, name)
+            if not isinstance(v, tuple) or not v or any(s not in allowed for s in v):
+                raise ValueError(f"ClockStyle.{name} must be a non-empty tuple drawn from {allowed}, got {v!r}")
+        checks = [
+            (0.0 < self.radius_frac[0] and self.radius_frac[1] <= 1.0, "radius_frac must lie in (0, 1]"),
+            (0.0 <= self.offset_frac <= 1.0, "offset_frac must lie in [0, 1]"),
+            (self.hour_len[1] < self.minute_len[0], "hour_len must lie below minute_len (hour hand shorter)"),
+            (self.hour_width[0] > self.minute_width[1], "hour_width must lie above minute_width (hour hand wider)"),
+            (self.minute_len[1] < 1.0, "minute_len must stay inside the face (< 1)"),
+            (0.0 <= self.blur_sigma[0] and self.blur_sigma[1] <= 1.5, "blur_sigma must lie in [0, 1.5] px"),
+            (self.noise_std[0] >= 0.0, "noise_std must be >= 0"),
+            (self.contrast[0] > 0.0, "contrast must be > 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"ClockStyle: {msg}; got {self!r}")
+
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> "ClockStyle":
+        """Builds a style from a plain mapping (e.g. a ConfigDict), turning lists into tuples."""
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"ClockStyle: unknown fields {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()})
+
+
+TRAIN_STYLE = ClockStyle()
+# Held out from TRAIN_STYLE: round dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, thick bars, 12
+# squares, or none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting
+# gradients, lower contrast, more blur and noise.
+# Rotation (full circle), scale, offset, hand lengths/widths and grey levels are shared.
+HELDOUT_STYLE = dataclasses.replace(
+    TRAIN_STYLE, tick_styles=("dots12", "dots60"), hand_shapes=("tapered",), gradient=(0.3, 0.5),
+    contrast=(0.55, 0.75), blur_sigma=(0.9, 1.3), noise_std=(0.03, 0.05))
+# Upright, centred, fixed geometry, no lighting, blur or noise: for tests that check angles.
+CANONICAL_STYLE = ClockStyle(
+    rotation_deg=(0.0, 0.0), radius_frac=(0.9, 0.9), offset_frac=0.0, hour_len=(0.5, 0.5),
+    minute_len=(0.8, 0.8), hour_width=(0.08, 0.08), minute_width=(0.035, 0.035),
+    hand_tail=(0.0, 0.0), hand_shapes=("rect",), tick_styles=("lines12",), tick_len=(0.1, 0.1),
+    tick_width=(0.025, 0.025), rim_width=(0.03, 0.03), marker_len=(0.14, 0.14),
+    marker_width=(0.1, 0.1), face_level=(1.0, 1.0), background_level=(0.5, 0.5),
+    ink_level=(0.0, 0.0), gradient=(0.0, 0.0), contrast=(1.0, 1.0), blur_sigma=(0.0, 0.0),
+    noise_std=(0.0, 0.0))
+STYLES = {"train": TRAIN_STYLE, "heldout": HELDOUT_STYLE, "canonical": CANONICAL_STYLE}
+
+
+def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Array]:
+    """Draws one image's scalar parameters from ``style`` (all f32 scalars; lengths in pixels)."""
+    names = ["rotation", "radius", "off_x", "off_y", "hour_len", "minute_len", "hour_width",
+             "minute_width", "tail", "tick_len", "tick_width", "rim_width", "marker_len",
+             "marker_width", "face", "background", "ink", "gradient", "grad_angle", "contrast",
+             "blur_sigma", "noise_std"]
+    u = dict(zip(names, jax.random.uniform(key, (len(names),))))
+    k_shape, k_tick = jax.random.split(jax.random.fold_in(key, 1))
+
+    def draw(name, rng):
+        return rng[0] + (rng[1] - rng[0]) * u[name]
+
+    radius = draw("radius", style.radius_frac) * _HALF
+    margin = style.offset_frac * (_HALF - radius)
+    p = {"rotation": jnp.deg2rad(draw("rotation", style.rotation_deg)), "radius": radius,
+         "off_x": (2 * u["off_x"] - 1) * margin, "off_y": (2 * u["off_y"] - 1) * margin,
+         "grad_angle": 2 * jnp.pi * u["grad_angle"]}
+    for name, field in [("hour_len", "hour_len"), ("minute_len", "minute_len"),
+                        ("hour_width", "hour_width"), ("minute_width", "minute_width"),
+                        ("tail", "hand_tail"), ("tick_len", "tick_len"), ("tick_width", "tick_width"),
+                        ("rim_width", "rim_width"), ("marker_len", "marker_len"),
+                        ("marker_width", "marker_width")]:
+        p[name] = draw(name, getattr(style, field)) * radius
+    for name, field in [("face", "face_level"), ("background", "background_level"),
+                        ("ink", "ink_level"), ("gradient", "gradient"), ("contrast", "contrast"),
+                        ("blur_sigma", "blur_sigma"), ("noise_std", "noise_std")]:
+        p[name] = draw(name, getattr(style, field))
+    shape_ids = jnp.array([HAND_SHAPES.index(s) for s in style.hand_shapes], jnp.int32)
+    tick_ids = jnp.array([TICK_STYLES.index(s) for s in style.tick_styles], jnp.int32)
+    p["hand_shape"] = jax.random.choice(k_shape, shape_ids)
+    p["tick_style"] = jax.random.choice(k_tick, tick_ids)
+    return p
