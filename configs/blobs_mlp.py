@@ -11,10 +11,11 @@ Expected: test accuracy > 0.95 after 3 epochs; every layout gives the same param
 Runtime:  a few seconds after compilation.
 """
 from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
-from jaxml.train.config import base_config
+from jaxml.train.config import base_config, config_args
 
 
 def get_config(arg=None):
+    args = config_args(arg, ("steps20",))
     c = base_config()
     c.model.name = "mlp"
     c.model.widths = (32, 16)
@@ -28,7 +29,7 @@ def get_config(arg=None):
     c.train.log_every = 10
     c.train.checkpoint_every = 10
     c.parallel.backend = "shard_map"
-    if arg == "steps20":
+    if "steps20" in args:
         c.train.num_epochs = 0
         c.train.num_steps = 20
     return c

@@ -19,7 +19,7 @@ Overrides of note: ``--config.data.contrast_gamma=1.5`` (the report's contrast c
 (raw pixels instead of detrended ones).
 """
 from jaxml.tasks import clock  # noqa: F401  (registers the task)
-from jaxml.train.config import base_config
+from jaxml.train.config import base_config, config_args
 
 ARGS = ("heads", "periodic", "sharp", "quick")
 
@@ -32,9 +32,7 @@ TRUNK = ("conv:16:5:2", "bn", "act", "maxpool:2",
 
 
 def get_config(arg=None):
-    flags = {a.strip() for a in (arg or "").split(",") if a.strip()}
-    if flags - set(ARGS):
-        raise ValueError(f"unknown config argument(s) {sorted(flags - set(ARGS))}; known: {ARGS}")
+    flags = config_args(arg, ARGS)
     c = base_config()
     c.seed = 0
     c.model.name = "cnn"

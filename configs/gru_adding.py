@@ -8,10 +8,11 @@ Expected: eval MSE 0.00061 after 4,000 steps (goal < 0.01).
 Runtime:  ~25 min on 2 shared CPU cores.
 """
 from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
-from jaxml.train.config import base_config
+from jaxml.train.config import base_config, config_args
 
 
 def get_config(arg=None):
+    args = config_args(arg, ("quick",))
     c = base_config()
     c.seed = 0
     c.objective = "mse"
@@ -34,7 +35,7 @@ def get_config(arg=None):
     c.train.eval_every = 500
     c.train.checkpoint_every = 500
     c.reports = ("curves",)
-    if arg == "quick":
+    if "quick" in args:
         c.data.length = 20
         c.train.num_steps = 300
         c.train.eval_every = 100

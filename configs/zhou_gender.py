@@ -7,10 +7,11 @@ Expected: the last lines print  Emily: 0.947  and  Frank: 0.039  (the tutorial, 
 Runtime:  ~10 s on 2 CPU cores (4,000 jitted steps).
 """
 from jaxml.tasks import toy  # noqa: F401  (registers the toy datasets and the zhou_predictions report)
-from jaxml.train.config import base_config
+from jaxml.train.config import base_config, config_args
 
 
 def get_config(arg=None):
+    args = config_args(arg, ("quick",))
     c = base_config()
     c.seed = 0
     c.objective = "mse"
@@ -26,6 +27,6 @@ def get_config(arg=None):
     c.train.eval_every = 400
     c.train.checkpoint_every = 2000
     c.reports = ("zhou_predictions", "curves")
-    if arg == "quick":
+    if "quick" in args:
         c.train.num_epochs = 100
     return c

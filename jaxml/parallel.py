@@ -16,6 +16,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxml.ports import port_is_free
+
 DATA_AXIS = "data"
 
 
@@ -47,8 +49,10 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     JAX_NUM_PROCESSES and JAX_PROCESS_ID environment variables. On CPU the collectives go through gloo.
 
     ``timeout_s`` bounds the wait for missing peers and ``heartbeat_timeout_s`` how long a dead peer goes
-    unnoticed, so a missing or killed process makes the others fail fast instead of hanging. Note: after
-    initialization JAX swallows SIGTERM — stop workers with SIGKILL (launch/local_cluster.py does).
+    unnoticed, so a missing or killed process makes the others fail fast instead of hanging. Process 0 first
+    checks that the coordinator port is free (the runtime segfaults on a busy one) and fails naming it. On CPU
+    the client's thread pool is sized first (``cpu_pool_threads``). Note: after initialization JAX swallows
+    SIGTERM — stop workers with SIGKILL (launch/local_cluster.py does).
     """
     coordinator_address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS")
     num_processes = num_processes if num_processes is not None else _env_int("JAX_NUM_PROCESSES")
@@ -58,14 +62,63 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
                          "(or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)")
     if not 0 <= process_id < num_processes:
         raise ValueError(f"--process_id={process_id} must be in [0, {num_processes})")
+    port = _port_of(coordinator_address)
+    if process_id == 0 and not port_is_free(port):
+        raise OSError(f"coordinator port {port} (--coordinator_address={coordinator_address}) is already in use on "
+                      "this host — another cluster, or a leftover worker, holds it; pick another port")
     if jax.config.jax_platforms in (None, "", "cpu") or jax.config.jax_platforms.startswith("cpu"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        size_cpu_pool(_local_cpu_devices())
     print(f"jaxml: joining a {num_processes}-process JAX cluster at {coordinator_address} as process {process_id}; "
           f"peers must join within {timeout_s} s, a dead peer is detected within ~{heartbeat_timeout_s} s "
           f"(the runtime then aborts this process)", file=sys.stderr, flush=True)
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id, initialization_timeout=timeout_s,
                                heartbeat_timeout_seconds=heartbeat_timeout_s)
+
+
+def cpu_pool_threads(local_devices: int, cores: int) -> int:
+    """Threads the XLA:CPU client needs so that a multi-process run cannot deadlock: ``max(cores, 2 D)`` for D
+    local devices. Why: XLA sizes its launch-and-run pool at ``max(cores, D)``; once the host is 32 programs
+    ahead of a device, up to D launch tasks block in the pool waiting for an in-flight slot, and the collective
+    queued behind them finds no thread while its peers wait in gloo forever. D more threads break the cycle."""
+    return max(cores, 2 * local_devices)
+
+
+def size_cpu_pool(local_devices: int) -> None:
+    """Set ``PJRT_NPROC`` (the XLA:CPU client's thread count, read once when the client is created) to
+    ``cpu_pool_threads`` (cores: ``NPROC`` when set, like XLA) unless the user set it; a user's value below
+    that gets a warning."""
+    cores = os.environ.get("NPROC", "").strip()
+    cores = int(cores) if cores.isdigit() else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                                else os.cpu_count() or 1)
+    need = cpu_pool_threads(local_devices, cores)
+    given = os.environ.get("PJRT_NPROC", "").strip()
+    if not given:
+        os.environ["PJRT_NPROC"] = str(need)
+    elif given.isdigit() and int(given) < need:
+        print(f"jaxml: warning: PJRT_NPROC={given} gives XLA:CPU fewer than {need} threads for {local_devices} "
+              "local devices; a run that dispatches far ahead of its devices can deadlock", file=sys.stderr,
+              flush=True)
+
+
+def _local_cpu_devices() -> int:
+    """Local CPU devices the client will create: ``jax_num_cpu_devices``, else XLA_FLAGS'
+    ``--xla_force_host_platform_device_count``, else 1."""
+    n = int(jax.config.jax_num_cpu_devices)
+    if n > 0:
+        return n
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_force_host_platform_device_count="):
+            return int(flag.split("=", 1)[1])
+    return 1
+
+
+def _port_of(address: str) -> int:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--coordinator_address={address!r} must be host:port")
+    return int(port)
 
 
 def _env_int(name: str) -> int | None:

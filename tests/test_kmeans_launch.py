@@ -43,7 +43,7 @@ def test_csv_matrix_with_header_is_clustered(tmp_path):
     path = tmp_path / "x.csv"
     np.savetxt(path, x, delimiter=",", header="a,b", comments="")
     out = tmp_path / "fit.npz"
-    r = run(f"--data={path}", "--k=2", f"--out={out}")
+    r = run(f"--data={path}", "--header", "--k=2", f"--out={out}")   # headers are explicit (no guessing)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert [line.split()[2] for line in lines] == ["0.7500", "0.2500"]

@@ -65,7 +65,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     full = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "full"))
     part = blobs_config(checkpoint_every=20, num_steps=40)
     train_and_evaluate(part, str(tmp_path / "resumed"))
-    resumed = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "resumed"))
+    resumed = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "resumed"),
+                                 allow_config_change=("train.num_steps",))     # the run is extended to 96 steps
     assert resumed["test"]["params_sha256"] == full["test"]["params_sha256"]
     train_full = [r for r in records(tmp_path / "full") if r["split"] == "train"]
     train_res = [r for r in records(tmp_path / "resumed") if r["split"] == "train" and r["step"] > 40]

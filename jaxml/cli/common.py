@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-import importlib.util
+import logging
 import os
 import sys
 
@@ -20,6 +20,7 @@ from absl import flags
 from absl import logging as absl_logging
 
 from jaxml import parallel
+from jaxml.cli.config_file import load_config  # noqa: F401  (the one config loader, re-exported)
 from jaxml.cli.runner import run  # noqa: F401  (re-exported: launchers call common.run(main))
 
 _COORD = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host runs).")
@@ -29,26 +30,24 @@ _NDEV = flags.DEFINE_integer("num_cpu_devices", None, "Fake CPU devices for this
 _INIT_TIMEOUT = flags.DEFINE_integer("initialization_timeout", 60, "Seconds to wait for all processes.")
 
 
-def load_config(spec: str):
-    """``get_config(arg)`` of the config file ``spec`` = ``PATH[:ARG]`` (e.g. ``configs/mnist_mlp.py:quick``).
-    A missing file or one without ``get_config`` fails naming the path."""
-    path, _, arg = spec.partition(":")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    name = "jaxml_config_" + os.path.splitext(os.path.basename(path))[0]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise AttributeError(f"config file {path!r} defines no get_config(arg=None)")
-    return module.get_config(arg) if arg else module.get_config()
+class QuietBackendProbe(logging.Filter):
+    """Drops JAX's ``Unable to initialize backend 'tpu': ... libtpu.so ...`` INFO line: on a machine without the
+    platform it is the expected outcome of a probe (a platform named in JAX_PLATFORMS that fails raises instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.getMessage().startswith("Unable to initialize backend"))
 
 
 def setup() -> None:
     """Apply the cluster flags before JAX first runs; join the cluster when one is named; print the layout.
-    Logging is quiet (WARNING: orbax logs every save at INFO) unless ``--verbosity`` is given."""
+    Logging is quiet (WARNING: orbax logs every save at INFO) unless ``--verbosity`` is given; JAX's probe of
+    platforms that are not installed stays silent below ``--verbosity=1``."""
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
+    if absl_logging.get_verbosity() < 1:
+        probe_logger = logging.getLogger("jax._src.xla_bridge")
+        if not any(isinstance(f, QuietBackendProbe) for f in probe_logger.filters):
+            probe_logger.addFilter(QuietBackendProbe())
     if _NDEV.value:
         jax.config.update("jax_num_cpu_devices", _NDEV.value)
     if _COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):

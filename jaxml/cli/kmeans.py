@@ -2,13 +2,17 @@
 
     python launch/kmeans.py --image=photo.jpg --k=5 [--auto_k] [--thumbnail=200x400] [--out=swatch.png]
         prints ``#rrggbb  0.4213`` per colour, largest cluster first, and writes a swatch PNG beside the
-        image (``photo_palette.png``) or to --out.
-    python launch/kmeans.py --data=X.npy|X.csv --k=8 [--auto_k] [--out=clusters.npz]
+        image (``photo_palette.png``) or to --out. Fully transparent pixels (alpha = 0) of an image with
+        transparency are skipped (``jaxml.kmeans.palette``).
+    python launch/kmeans.py --data=X.npy|X.csv [--header] --k=8 [--auto_k] [--out=clusters.npz]
         prints one line per cluster (share, centre), largest first; --out saves centers and labels.
+        A CSV has no header unless --header says its first line is one; a non-numeric first line without
+        --header fails naming it.
 
-With several devices (``--num_cpu_devices=N`` fakes N on a CPU) the points are split over a ``data``
-mesh. Fails with exit status 1 and the reason on the last line (k > distinct points, NaN/inf,
-an unreadable file).
+The output path is checked before any work: its folder must exist and be writable, and it must not be the
+input file (nothing is overwritten then). With several devices (``--num_cpu_devices=N`` fakes N on a CPU) the
+points are split over a ``data`` mesh. Fails with exit status 1 and the reason on the last line (k > distinct
+points, NaN/inf, an unreadable file, a bad output path).
 """
 from __future__ import annotations
 
@@ -37,21 +41,59 @@ _N_INIT = flags.DEFINE_integer("n_init", 4, "k-means++ restarts (run together un
 _MAX_ITER = flags.DEFINE_integer("max_iter", 300, "Lloyd iterations at most.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of the initialisation.")
 _OUT = flags.DEFINE_string("out", None, "Swatch PNG (image mode) or .npz of centers/labels (data mode).")
+_HEADER = flags.DEFINE_bool("header", False, "The --data CSV's first line is a header (skipped).")
 flags.adopt_module_key_flags(common)
 
 
-def load_matrix(path: str):
-    """f32[n, d] from a .npy or a comma-separated .csv (one header line allowed)."""
+def _first_line(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.readline().rstrip("\r\n")
+
+
+def _numeric(line: str) -> bool:
+    try:
+        [float(v) for v in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _bad_csv_line(path: str, header: bool) -> str:
+    """Slow path after np.loadtxt refused a CSV: the first bad line (1-based, as an editor counts), or ''."""
+    width = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.strip()
+            if (header and number == 1) or not line or line.startswith("#"):
+                continue
+            fields = line.split(",")
+            if width is None:
+                width = len(fields)
+            elif len(fields) != width:
+                return f"line {number} has {len(fields)} fields, the rows before it {width}"
+            for j, v in enumerate(fields, start=1):
+                try:
+                    float(v)
+                except ValueError:
+                    return f"line {number}, field {j}: {v.strip()[:40]!r} is not a number"
+    return ""
+
+
+def load_matrix(path: str, header: bool = False):
+    """[n, d] from a .npy or a comma-separated .csv (float64; ``header``: skip its first line)."""
     if not os.path.isfile(path):
         raise ValueError(f"data file {path!r} does not exist")
     try:
         if path.endswith(".npy"):
             x = np.load(path, allow_pickle=False)
         elif path.endswith(".csv"):
+            if not header and not _numeric(_first_line(path)):
+                raise ValueError(f"line 1 is not numeric ({_first_line(path)[:80]!r}); if it is a header, "
+                                 "pass --header")
             try:
-                x = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-            except ValueError:
-                x = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64, skiprows=1)
+                x = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64, skiprows=int(header))
+            except ValueError as e:
+                raise ValueError(_bad_csv_line(path, header) or str(e)) from None
         else:
             raise ValueError(f"data file {path!r} must end in .npy or .csv")
     except (OSError, ValueError) as e:
@@ -59,6 +101,49 @@ def load_matrix(path: str):
     if x.ndim == 1:
         x = x[:, None]
     return x
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(out: str, inputs: tuple[str, ...], what: str) -> None:
+    """Fail before any work unless ``out`` can be written without touching an input: its folder exists and is
+    writable, it is not a folder, and it is none of ``inputs``."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a directory; give a file path for the {what}")
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {out!r}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out!r}: folder {folder!r} is not writable")
+    if os.path.exists(out) and not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out!r} exists and is not writable")
+    for path in inputs:
+        if _same_file(out, path):
+            raise ValueError(f"--out {out!r} is the input file {path!r}: refusing to overwrite it with the {what}")
+
+
+def image_output(image: str, out: str | None) -> str:
+    """The swatch path (--out, or ``<image>_palette.png``), checked; its extension must be one PIL writes."""
+    from PIL import Image as PILImage
+    path = out or os.path.splitext(image)[0] + "_palette.png"
+    fmt = PILImage.registered_extensions().get(os.path.splitext(path)[1].lower())
+    if fmt is None or fmt not in PILImage.SAVE:
+        raise ValueError(f"--out {path!r}: unknown image extension (use .png)")
+    check_output(path, (image,), "swatch")
+    return path
+
+
+def data_output(data: str, out: str | None) -> str | None:
+    """The .npz path np.savez will write (it appends .npz when missing), checked; None without --out."""
+    if not out:
+        return None
+    path = out if out.endswith(".npz") else out + ".npz"
+    check_output(path, (data,), "clusters")
+    return path
 
 
 def main(argv):
@@ -73,19 +158,24 @@ def main(argv):
     writer = jax.process_index() == 0
 
     if _IMAGE.value:
+        if not os.path.isfile(_IMAGE.value):
+            raise ValueError(f"cannot read image {_IMAGE.value!r}: no such file")
+        out = image_output(_IMAGE.value, _OUT.value)
         thumb = pal.parse_size(_THUMB.value) if _THUMB.value else None
         pixels = pal.load_pixels(_IMAGE.value, thumb)
         p = pal.palette(pixels, _K.value, auto_k=_AUTO_K.value, k_max=k_max, criterion=_CRITERION.value, **args)
-        out = _OUT.value or os.path.splitext(_IMAGE.value)[0] + "_palette.png"
         if writer:
-            print(f"{pixels.shape[1]}x{pixels.shape[0]} pixels, k={len(p.colors)}"
+            skipped = int((pixels[..., 3] == 0).sum()) if pixels.shape[-1] == 4 else 0
+            print(f"{pixels.shape[1]}x{pixels.shape[0]} pixels"
+                  f"{f' ({skipped} transparent, skipped)' if skipped else ''}, k={len(p.colors)}"
                   f"{' (auto)' if _AUTO_K.value else ''}, {int(p.fit.n_iter)} iterations", file=sys.stderr)
             print("\n".join(p.lines()))
             Image.fromarray(pal.swatch(p)).save(out)
             print(f"swatch: {out}", file=sys.stderr)
         return 0
 
-    x = load_matrix(_DATA.value)
+    out = data_output(_DATA.value, _OUT.value)
+    x = load_matrix(_DATA.value, _HEADER.value)
     if _AUTO_K.value:
         found = kmeans_auto_k(x, k_max, criterion=_CRITERION.value, **args)
         fit = found.result
@@ -103,9 +193,9 @@ def main(argv):
     labels = fit.labels
     if jax.process_count() > 1:   # labels stay sharded over the hosts' devices: gather them (all processes)
         labels = multihost_utils.process_allgather(labels, tiled=True)
-    if _OUT.value and writer:
-        np.savez(_OUT.value, centers=centers, labels=np.asarray(labels)[:x.shape[0]])
-        print(f"saved: {_OUT.value}", file=sys.stderr)
+    if out and writer:
+        np.savez(out, centers=centers, labels=np.asarray(labels)[:x.shape[0]])
+        print(f"saved: {out}", file=sys.stderr)
     return 0
 
 

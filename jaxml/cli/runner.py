@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+from jaxml.cli import config_file
+
 
 def _describe_main_as(module_name: str) -> None:
     """Let ``__main__``'s ``--help`` show ``module_name``'s docstring and key flags (absl files the flags under
@@ -27,6 +29,7 @@ def _describe_main_as(module_name: str) -> None:
 def run(main) -> None:
     _describe_main_as(main.__module__)
     try:
+        config_file.check_config_flags(sys.argv[1:])
         app.run(main)
     except SystemExit:
         raise

@@ -1,6 +1,8 @@
 """Train and evaluate one config: ``python launch/train.py --config=configs/x.py[:arg] --workdir=DIR``.
 
-Override any field: ``--config.optimizer.lr=0.01``. Resumes from the latest checkpoint in --workdir.
+Override any field: ``--config.optimizer.lr=0.01``. Resumes from the latest good checkpoint in --workdir; a
+config that differs from the one stored there (``config.json``) is refused unless ``--allow_config_change`` names
+the fields.
 Multi-host: pass --coordinator_address/--num_processes/--process_id (or the JAX_* environment
 variables) and every process runs this same command.
 Example: python launch/train.py --config=configs/zhou_gender.py --workdir=/tmp/zhou
@@ -16,6 +18,8 @@ from jaxml.train import train_and_evaluate
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and plots.")
+_ALLOW = flags.DEFINE_list("allow_config_change", [], "Config fields (e.g. optimizer.lr,train.num_steps) that may "
+                           "differ from the config stored in --workdir when resuming (fine-tuning, extending a run).")
 flags.mark_flags_as_required(["config", "workdir"])
 flags.adopt_module_key_flags(common)
 
@@ -23,7 +27,7 @@ flags.adopt_module_key_flags(common)
 def main(argv):
     del argv
     common.setup()
-    final = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    final = train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
     for split, rec in final.items():
         shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in rec.items() if k not in ("step", "split")}
         print(f"{split}: {shown}")

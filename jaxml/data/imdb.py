@@ -7,7 +7,9 @@ Sources:
 - ``"csv"``: ``<data_dir>/imdb/aclImdb_{train,test}.csv.gz`` (``data_dir`` defaults to
   ``$JAXML_DATA_DIR``), columns ``path,id,rating,label,sentiment,review`` (see SOURCE.md beside
   them). Read by Arrow's CSV reader; every row is checked (6 fields, integer id/rating, sentiment
-  0/1 agreeing with label neg/pos); a bad row fails with the file and its line number.
+  0/1 agreeing with label neg/pos); a bad row, or a byte that is not UTF-8, fails with the file and its
+  line number. Reviews of any length load: a row longer than Arrow's block is read again with a block
+  that holds it (Python's csv field limit is raised for the check, then restored).
 - ``"tfds"``: ``tfds.data_source("imdb_reviews", split=..., download=False)`` from an array_record
   TFDS data dir (``data_dir``, default TFDS's own). Nothing is ever downloaded.
 
@@ -15,10 +17,10 @@ Sources:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gzip
-import io
 import os
 import pathlib
 
@@ -92,10 +94,46 @@ def _check_label(path, line: int, label: str, sentiment: int) -> None:
                                      f"(expected {CLASS_NAMES[sentiment]!r})")
 
 
-def _locate_bad_row(path) -> None:
-    """Slow path after Arrow refused the file: find the first bad row with Python's csv module."""
-    with gzip.open(path, "rb") as raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+ARROW_BLOCK = 1 << 20          # pyarrow.csv's default block size (bytes)
+MAX_FIELD = 2 ** 31 - 1        # csv field limit while checking (a C long on every platform)
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int = MAX_FIELD):
+    """Raise Python's csv field size limit (default 128 KiB) for a block, then restore it (it is global)."""
+    old = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _utf8_lines(path, raw):
+    """The decoded lines of a binary stream; a byte that is not UTF-8 fails with the file and line.
+    Splitting on b"\n" first is safe: no multi-byte UTF-8 sequence contains that byte."""
+    for number, line in enumerate(raw, start=1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: line {number}: not valid UTF-8 (byte 0x{line[err.start]:02x} at byte "
+                             f"{err.start + 1} of the line: {line[max(0, err.start - 20):err.start + 20]!r})"
+                             ) from None
+
+
+def _locate_bad_row(path) -> int:
+    """Slow path after Arrow refused the file: find the first bad row with Python's csv module.
+
+    Returns the longest row in bytes when every row is fine (then only Arrow's block size was too small)."""
+    consumed = [0]
+
+    def measured(lines):
+        for line in lines:
+            consumed[0] += len(line)
+            yield line
+
+    longest = last = 0
+    with gzip.open(path, "rb") as raw, _csv_field_limit():
+        reader = csv.reader(_utf8_lines(path, measured(raw)))
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path}: empty file, expected a header {','.join(COLUMNS)}")
@@ -103,17 +141,30 @@ def _locate_bad_row(path) -> None:
             raise _row_error(path, 1, f"header {header} != expected {list(COLUMNS)}")
         for row in reader:
             _check_row(path, reader.line_num, row)
+            longest, last = max(longest, consumed[0] - last), consumed[0]
+    return longest
+
+
+def _read_table(path, block_size: int = ARROW_BLOCK):
+    return pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=block_size),
+                         convert_options=pcsv.ConvertOptions(column_types=_TYPES, strings_can_be_null=False,
+                                                             include_columns=list(COLUMNS)))
 
 
 def load_imdb_csv(split: str, data_dir: str | os.PathLike | None = None) -> ImdbSplit:
     """One split from the CSV file, rows in file order (pos then neg: shuffle before training)."""
     path = csv_path(split, data_dir)
     try:
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
-            column_types=_TYPES, strings_can_be_null=False, include_columns=list(COLUMNS)))
+        table = _read_table(path)
     except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, UnicodeDecodeError) as err:
-        _locate_bad_row(path)
-        raise ValueError(f"{path}: cannot be read as IMDB CSV: {err}") from err
+        longest = _locate_bad_row(path)  # raises, naming the line, unless every row is fine
+        block = 2 * longest + ARROW_BLOCK  # Arrow fails on a row longer than its block: give it a block that fits
+        try:
+            if longest < ARROW_BLOCK or block > MAX_FIELD:
+                raise err
+            table = _read_table(path, block)
+        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, UnicodeDecodeError) as again:
+            raise ValueError(f"{path}: cannot be read as IMDB CSV: {again}") from err
     if tuple(table.column_names) != COLUMNS:
         raise _row_error(path, 1, f"header {table.column_names} != expected {list(COLUMNS)}")
     sentiment = np.asarray(table.column("sentiment"))

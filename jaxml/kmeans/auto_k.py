@@ -33,6 +33,7 @@ from jaxml.kmeans.fit import (
     prepare,
     shard_program,
 )
+from jaxml.kmeans.frame import restore
 from jaxml.kmeans.lloyd import lloyd_batch
 from jaxml.kmeans.shards import Shards
 
@@ -41,7 +42,7 @@ CRITERIA = ("ch", "drop")
 
 class AutoKResult(NamedTuple):
     k: int                  # the chosen number of clusters
-    inertia: np.ndarray     # f32[k_max]  W(k) for k = 1..k_max (index k - 1)
+    inertia: np.ndarray     # f32[k_max]  W(k) for k = 1..k_max (index k - 1); f64 when rescaled (frame.Frame)
     score: np.ndarray       # f32[k_max]  the rule's value per k (CH index, or relative drop to k + 1)
     result: KMeansResult    # the clustering at the chosen k
 
@@ -103,23 +104,24 @@ def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float 
     k_max is lowered to the number of distinct points when there are fewer. Other arguments as
     ``kmeans`` (init: "k-means++" or "random"; given centres do not apply to a sweep).
     """
+    who = "kmeans_auto_k"
     if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+        raise ValueError(f"{who}: criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(init, str):
-        raise ValueError("kmeans_auto_k takes init='k-means++' or 'random', not given centres")
+        raise ValueError(f"{who}: init must be 'k-means++' or 'random', not given centres")
     if not (0 < min_drop < 1):
-        raise ValueError(f"min_drop must be in (0, 1), got {min_drop!r}")
-    x = validate.points(x, check_input)
-    n, d = x.shape
-    w = validate.weights(sample_weight, n, check_input)
-    validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol)
-    k_max = min(k_max, validate.distinct_up_to(x, w, k_max) if check_input else n)
-    _, arg = init_argument(init, n_init, seed, k_max, d)
+        raise ValueError(f"{who}: min_drop must be in (0, 1), got {min_drop!r}")
+    pts = validate.inputs(x, sample_weight, check=check_input, who=who)
+    n, d = pts.x.shape
+    validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol, who=who, k_name="k_max")
+    k_max = min(k_max, validate.distinct_up_to(pts.x, pts.w, k_max) if check_input else n)
+    _, arg = init_argument(init, n_init, seed, k_max, d, who=who)
     plan = make_plan(n, d, k_max, n_init=n_init, init=init, block_size=block_size, mesh=mesh)
     knobs = dict(lloyd_knobs(max_iter, tol), criterion=jnp.int32(CRITERIA.index(criterion)),
                  min_drop=jnp.float32(min_drop))
-    k, curve, score, *fit = _sweep_program(plan)(x, w, arg, knobs)
+    k, curve, score, *fit = _sweep_program(plan)(pts.x, pts.w, arg, knobs)
     k = int(k)
     centers, labels, inertia, sizes, within, between, total, n_iter = fit
-    result = KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter)
-    return AutoKResult(k, np.asarray(curve), np.asarray(score), result)
+    result = restore(KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter), pts)
+    curve = np.asarray(curve) if pts.frame.scale == 1.0 else np.asarray(curve, np.float64) / pts.frame.scale ** 2
+    return AutoKResult(k, curve, np.asarray(score), result)

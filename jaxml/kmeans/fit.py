@@ -10,6 +10,11 @@ Program (per device; ``shard_map`` over the ``data`` axis when a mesh is given):
     labels, within-cluster SS, cluster weights from one exact final pass.
 Only k x (d+1) sums, k-vectors and scalars are ever psum-ed, so one device and N devices give the
 same centres up to float summation order.
+
+Precision: the program runs in float32 on the points of ``frame.Frame`` (float64 input centred in float64
+on the host first; data beyond float32's range rescaled by a power of two). When that frame is not the
+identity, ``frame.restore`` returns the centres in float64 user coordinates and recomputes the sums of squares
+in float64 from the labels, so the reported inertia is that of the user's points.
 """
 from __future__ import annotations
 
@@ -20,12 +25,14 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from jaxml.kmeans import assign, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
+from jaxml.kmeans.frame import Frame, restore
 from jaxml.kmeans.init import kmeans_plusplus, random_points
 from jaxml.kmeans.lloyd import lloyd, lloyd_batch
 from jaxml.kmeans.shards import Shards
@@ -34,7 +41,12 @@ INITS = ("k-means++", "random")
 
 
 class KMeansResult(NamedTuple):
-    """A fitted clustering. Weights are sample weights (point counts when unweighted)."""
+    """A fitted clustering. Weights are sample weights (point counts when unweighted).
+
+    Float32 jax arrays as listed when x is float32-exact (float32, float16, small integers) and within float32's
+    range; otherwise (float64 or int32/int64 x, or rescaled data: ``frame.Frame``) centers, sizes and the
+    sums of squares are float64 NumPy arrays in the user's coordinates.
+    """
 
     centers: jax.Array     # f32[k, d]
     labels: jax.Array      # i32[n]      index of the nearest centre
@@ -215,35 +227,41 @@ def _init_program(plan: Plan):
         shards = Shards(plan.axis, plan.count)
         blocks, _, _ = prepare(plan, x, w, shards)
         _, (idx, owner) = initial_centers(plan, blocks, init_arg, shards)
-        return (jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner),)  # the data rows, bit for bit
+        rows = jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner)  # the data rows, bit for bit
+        return rows, owner * (plan.n_blocks * plan.block) + idx                # and their global row indices
 
-    return shard_program(plan, per_device, ("",))
+    return shard_program(plan, per_device, ("", ""))
 
 
 def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_weight=None, seed=0,
                  mesh: Mesh | None = None, check_input: bool = True) -> jax.Array:
-    """The starting centres ``kmeans`` would use: f32[n_init, k, d] (same seed, same restarts)."""
-    x = validate.points(x, check_input)
-    n, d = x.shape
-    w = validate.weights(sample_weight, n, check_input)
-    validate.params(k=k, n_init=n_init, max_iter=1, tol=0.0)
-    if check_input:
-        validate.enough_distinct(x, w, k)
+    """The starting centres ``kmeans`` would use: f32[n_init, k, d] (same seed, same restarts); the rows of x
+    itself (float64 NumPy) when x is not float32-exact (``KMeansResult``)."""
+    who = "init_centers"
     if not isinstance(init, str):
-        raise ValueError(f"init must be one of {INITS}, got {type(init).__name__}")
-    kind, arg = init_argument(init, n_init, seed, k, d)
+        raise ValueError(f"{who}: init must be one of {INITS}, got {type(init).__name__}")
+    pts = validate.inputs(x, sample_weight, check=check_input, who=who)
+    n, d = pts.x.shape
+    validate.params(k=k, n_init=n_init, max_iter=1, tol=0.0, who=who)
+    if check_input:
+        validate.enough_distinct(pts.x, pts.w, k, who)
+    kind, arg = init_argument(init, n_init, seed, k, d, who=who)
     plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
-    return _init_program(plan)(x, w, arg, {})[0]
+    rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
+    if pts.frame.identity:
+        return rows
+    return np.asarray(pts.source)[np.asarray(index)].astype(np.float64)
 
 
-def init_argument(init, n_init: int, seed, k: int, d: int):
-    """(init name, jitted argument): restart keys, or the given centres as f32[n_init, k, d]."""
+def init_argument(init, n_init: int, seed, k: int, d: int, frame: Frame = Frame(None, 1.0),
+                  who: str = "kmeans"):
+    """(init name, jitted argument): restart keys, or the given centres as the program's f32[n_init, k, d]."""
     if isinstance(init, str):
         if init not in INITS:
-            raise ValueError(f"init must be one of {INITS} or an array of centres, got {init!r}")
+            raise ValueError(f"{who}: init must be one of {INITS} or an array of centres, got {init!r}")
         key = seed if isinstance(seed, jax.Array) else jax.random.key(int(seed))
         return init, jax.random.split(key, n_init)
-    centers = validate.centers(init, k, d)
+    centers = validate.centers(init, k, d, frame, who)
     return "given", centers
 
 
@@ -269,17 +287,18 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
     block_size: rows per assignment block (default: chosen from k).
     bounds: skip distances through Hamerly's bounds (``bounds.py``: same iterates, less work); None
         chooses (single runs on CPU with k * d >= 128), True needs n_init = 1.
-    check_input: validate on the host (finite values, weights, k <= distinct points).
+    check_input: validate on the host (finite values, weights, k <= distinct points) and rescale data whose
+        float32 squared distances would overflow or underflow (``validate``).
+    Float64 (or int32/int64) x is centred in float64 before the float32 program; see ``KMeansResult``.
     """
-    x = validate.points(x, check_input)
-    n, d = x.shape
-    w = validate.weights(sample_weight, n, check_input)
+    pts = validate.inputs(x, sample_weight, init=init, check=check_input, who="kmeans")
+    n, d = pts.x.shape
     validate.params(k=k, n_init=n_init, max_iter=max_iter, tol=tol)
     if check_input:
-        validate.enough_distinct(x, w, k)
-    kind, arg = init_argument(init, n_init, seed, k, d)
+        validate.enough_distinct(pts.x, pts.w, k)
+    kind, arg = init_argument(init, n_init, seed, k, d, pts.frame)
     if kind == "given":
         n_init = arg.shape[0]
     plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,
-                     bounds=use_bounds(bounds, k, d, n_init, _platform(x, mesh)))
-    return KMeansResult(*_fit_program(plan)(x, w, arg, lloyd_knobs(max_iter, tol)))
+                     bounds=use_bounds(bounds, k, d, n_init, _platform(pts.x, mesh)))
+    return restore(KMeansResult(*_fit_program(plan)(pts.x, pts.w, arg, lloyd_knobs(max_iter, tol))), pts)

@@ -4,6 +4,10 @@ The from-scratch recipe: thumbnail the image (200 x 400 in the book), treat ever
 in RGB space [0, 255]^3, cluster into k colours, sort the clusters by size and print
 ``#rrggbb  share``. The thumbnail samples pixels (nearest neighbour) rather than blending them,
 so no colour that is not in the image appears at edges.
+
+Transparency: images with an alpha channel load as RGBA; fully transparent pixels (alpha = 0) are skipped —
+their RGB is whatever the encoder left there (often black), not a colour anyone sees. Partly transparent
+pixels count as whole pixels (alpha is not used as a weight).
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from jaxml.kmeans.fit import KMeansResult, kmeans
 
 class Palette(NamedTuple):
     colors: np.ndarray   # uint8[k, 3] RGB, largest cluster first
-    shares: np.ndarray   # f64[k] fraction of pixels per colour (sums to 1)
-    fit: KMeansResult    # the clustering behind it (cluster order as fitted, not sorted)
+    shares: np.ndarray   # f64[k] fraction of the (non-transparent) pixels per colour (sums to 1)
+    fit: KMeansResult    # the clustering behind it (cluster order as fitted, not sorted; labels per kept pixel)
 
     def lines(self) -> list[str]:
         """One ``#rrggbb  0.4213`` line per colour."""
@@ -41,12 +45,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def has_alpha(img) -> bool:
+    """Whether a PIL image carries transparency (an alpha band, or a palette / colour-key transparency)."""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
 def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np.ndarray:
-    """uint8[h, w, 3] RGB pixels of the image at ``path``, shrunk to fit ``thumbnail`` (w, h) if larger."""
+    """uint8[h, w, 3] RGB pixels of the image at ``path`` (uint8[h, w, 4] RGBA when it has transparency),
+    shrunk to fit ``thumbnail`` (w, h) if larger."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = img.convert("RGBA" if has_alpha(img) else "RGB")
             if thumbnail is not None:
                 img.thumbnail(thumbnail, resample=Image.Resampling.NEAREST)
             return np.asarray(img, dtype=np.uint8)
@@ -54,13 +64,32 @@ def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np
         raise ValueError(f"cannot read image {path!r}: {e}") from None
 
 
+def pixel_points(pixels) -> np.ndarray:
+    """f32[m, 3] RGB points of ``pixels`` ([..., 3] RGB or [..., 4] RGBA, values in [0, 255]); RGBA pixels
+    with alpha 0 are dropped. Non-finite or out-of-range values fail naming the first such pixel."""
+    rgb = np.asarray(pixels)
+    if rgb.ndim < 2 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(f"palette: pixels must have shape [..., 3] (RGB) or [..., 4] (RGBA), got {rgb.shape}")
+    if not (np.issubdtype(rgb.dtype, np.integer) or np.issubdtype(rgb.dtype, np.floating)):
+        raise ValueError(f"palette: pixels must be integers or floats in [0, 255], got dtype {rgb.dtype}")
+    flat = rgb.reshape(-1, rgb.shape[-1])
+    bad = ~((flat >= 0) & (flat <= 255))  # NaN fails both comparisons
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise ValueError(f"palette: pixels has {int(bad.any(axis=1).sum())} pixels with values outside [0, 255] "
+                         f"or NaN (first: pixel {i}: {flat[i].tolist()})")
+    if flat.shape[1] == 4:
+        flat = flat[flat[:, 3] > 0, :3]
+        if not len(flat):
+            raise ValueError("palette: every pixel is fully transparent (alpha = 0): no colour to cluster")
+    return flat.astype(np.float32)
+
+
 def palette(pixels, k: int = 5, *, auto_k: bool = False, k_max: int = 10, criterion: str = "ch", n_init: int = 4,
             seed=0, **kmeans_args) -> Palette:
-    """Palette of ``pixels`` (uint8/float [..., 3] RGB in [0, 255]); ``auto_k`` picks k <= k_max by ``criterion``."""
-    rgb = np.asarray(pixels)
-    if rgb.ndim < 2 or rgb.shape[-1] != 3:
-        raise ValueError(f"pixels must have shape [..., 3] (RGB), got {rgb.shape}")
-    x = rgb.reshape(-1, 3).astype(np.float32)
+    """Palette of ``pixels`` (uint8/float [..., 3] RGB or [..., 4] RGBA in [0, 255]; alpha-0 pixels skipped);
+    ``auto_k`` picks k <= k_max by ``criterion``."""
+    x = pixel_points(pixels)
     if auto_k:
         fit = kmeans_auto_k(x, k_max, criterion=criterion, n_init=n_init, seed=seed, **kmeans_args).result
     else:

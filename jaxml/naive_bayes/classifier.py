@@ -26,6 +26,10 @@ throughout) and ``log p(c | d) = s[d, c] - logsumexp_c s[d, c]``, from the count
 Priors: fitted ``log(class_count / N)``, uniform (``fit_prior=False``) or given (``class_prior``).
 A class absent from training has a fitted log prior of -inf and is never predicted
 (``counts.check_class_counts`` says so); an empty document scores ``b`` alone, i.e. the prior.
+
+Inputs are checked as scikit-learn's (``validate``): counts finite and >= 0, ``alpha`` > 0, a given prior of
+shape (C,) summing to 1, and at prediction a finite, non-negative ``x`` with the model's V columns and
+token ids in [0, V).
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxml.naive_bayes import validate
 
 KINDS = ("multinomial", "bernoulli", "complement")
 
@@ -47,6 +54,7 @@ def class_log_prior(class_count, *, fit_prior: bool = True, class_prior=None, dt
     dtype = dtype or float_dtype()
     c = class_count.shape[0]
     if class_prior is not None:
+        validate.class_prior(class_prior, c, "class_log_prior")
         prior = jnp.asarray(class_prior, dtype)
         if prior.shape != (c,):
             raise ValueError(f"class_prior has shape {prior.shape}, expected ({c},)")
@@ -55,11 +63,6 @@ def class_log_prior(class_count, *, fit_prior: bool = True, class_prior=None, dt
         return jnp.full((c,), -jnp.log(c), dtype)
     counts = class_count.astype(dtype)
     return jnp.log(counts) - jnp.log(counts.sum())
-
-
-def _check_alpha(alpha):
-    if isinstance(alpha, (int, float)) and not alpha > 0:
-        raise ValueError(f"alpha must be > 0 (additive smoothing), got {alpha}")
 
 
 @functools.partial(jax.jit, static_argnames=("fit_prior",))
@@ -97,8 +100,14 @@ def _complement(counts, alpha, class_prior, fit_prior, norm):
 def fit_params(counts, kind: str = "multinomial", *, alpha: float = 1.0, fit_prior: bool = True,
                class_prior=None, norm: bool = False):
     """Log-space parameters ``{"feature_log_prob", "class_log_prior", "weight", "bias"}`` of a
-    discrete naive Bayes from its counts. ``kind``: multinomial | bernoulli | complement."""
-    _check_alpha(alpha)
+    discrete naive Bayes from its counts. ``kind``: multinomial | bernoulli | complement.
+
+    counts: ``{"feature_count": [C, V], "class_count": [C]}``, finite and >= 0 (fractional sums allowed, as
+    scikit-learn's fit of non-integer x); alpha: > 0; class_prior: (C,), >= 0, summing to 1."""
+    who = "fit_params"
+    fc, _ = validate.counts_dict(counts, who)
+    validate.positive_scalar_or_array(alpha, "alpha", who)
+    validate.class_prior(class_prior, fc.shape[0], who)
     if kind == "multinomial":
         return _multinomial(counts, alpha, class_prior, fit_prior)
     if kind == "bernoulli":
@@ -108,17 +117,46 @@ def fit_params(counts, kind: str = "multinomial", *, alpha: float = 1.0, fit_pri
     raise ValueError(f"unknown naive Bayes kind {kind!r}; expected one of {KINDS}")
 
 
-@jax.jit
+def check_features(params, x, who: str):
+    """x as a checked [N, V] matrix for params of V features: finite and >= 0."""
+    if validate.traced(x):
+        return x
+    x = validate.counts_matrix(x, who, whole=False)
+    v = np.shape(params["weight"])[1]
+    if x.shape[1] != v:
+        raise ValueError(f"{who}: x has {x.shape[1]} columns but the model has {v} features")
+    return x
+
+
 def joint_log_likelihood(params, x):
-    """Scores ``s: f[N, C] = x @ W.T + b`` for a dense ``x: [N, V]`` (Bernoulli: ``x`` in {0, 1})."""
+    """Scores ``s: f[N, C] = x @ W.T + b`` for a dense ``x: [N, V]`` (Bernoulli: ``x`` in {0, 1}); x finite, >= 0."""
+    return _joint_log_likelihood(params, check_features(params, x, "joint_log_likelihood"))
+
+
+@jax.jit
+def _joint_log_likelihood(params, x):
     w = params["weight"]
     return jnp.asarray(x, w.dtype) @ w.T + params["bias"]
 
 
-@functools.partial(jax.jit, static_argnames=("num_docs",))
 def token_joint_log_likelihood(params, token_ids, doc_ids, *, num_docs: int):
     """Scores ``f[D, C]`` from a token stream: ``b + segment_sum_d W[:, token]`` (Bernoulli: each
-    term at most once per document, see ``EncodedCorpus.binarize``). Empty documents get ``b``."""
+    term at most once per document, see ``EncodedCorpus.binarize``). Empty documents get ``b``.
+    token_ids: [T] in [0, V); doc_ids: [T] in [0, num_docs)."""
+    if not validate.traced(token_ids, doc_ids):
+        who = "token_joint_log_likelihood"
+        num_docs = validate.positive_int(num_docs, "num_docs", who, minimum=0)
+        v = np.shape(params["weight"])[1]
+        token_ids = validate.array(token_ids, "token_ids", who, ndim=1)
+        doc_ids = validate.array(doc_ids, "doc_ids", who, ndim=1)
+        validate.same_length(token_ids, doc_ids, "token_ids", "doc_ids", who)
+        validate.in_range(token_ids, 0, v, "token_ids", who, meaning=f"term ids of the model's {v} terms")
+        validate.in_range(doc_ids, 0, num_docs, "doc_ids", who, meaning=f"documents 0..{num_docs - 1}")
+    return _token_joint_log_likelihood(params, token_ids, doc_ids, num_docs=num_docs)
+
+
+@functools.partial(jax.jit, static_argnames=("num_docs",))
+def _token_joint_log_likelihood(params, token_ids, doc_ids, *, num_docs: int):
     per_token = params["weight"].T[token_ids]                       # [T, C]
     return jax.ops.segment_sum(per_token, doc_ids, num_segments=num_docs) + params["bias"]
 
@@ -131,9 +169,9 @@ def log_proba_from_scores(scores):
 
 def predict_log_proba(params, x):
     """Class log-posteriors ``f[N, C]`` for a dense matrix ``x``."""
-    return log_proba_from_scores(joint_log_likelihood(params, x))
+    return log_proba_from_scores(_joint_log_likelihood(params, check_features(params, x, "predict_log_proba")))
 
 
 def predict(params, x):
     """Most probable class ``i32[N]`` for a dense matrix ``x``."""
-    return jnp.argmax(joint_log_likelihood(params, x), axis=1)
+    return jnp.argmax(_joint_log_likelihood(params, check_features(params, x, "predict")), axis=1)

@@ -11,6 +11,9 @@ For documents ``d`` with term counts ``x[d, v]`` and labels ``y[d]`` in ``0..C-1
 axis: per-device counts, one ``lax.psum``) returns the same counts bit for bit on any number of
 devices. Only the ``[C, V]`` counts ever leave a device. int32 counts hold up to 2^31 - 1 tokens per
 (class, term).
+
+The public functions check their inputs first (``validate``: ids and labels in range, counts whole and
+non-negative); the jitted kernels (``_count_tokens``, ``_count_matrix``) take them as checked.
 """
 from __future__ import annotations
 
@@ -24,17 +27,43 @@ import numpy as np
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from jaxml.naive_bayes import validate
 from jaxml.parallel import DATA_AXIS, data_mesh
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "vocab_size"))
+def _as_int32(a):
+    return a.astype(jnp.int32) if isinstance(a, jax.Array) else np.asarray(a, np.int32)
+
+
+def check_token_stream(token_ids, token_labels, doc_labels, num_classes, vocab_size, who: str):
+    """Checked (token_ids, token_labels, doc_labels) as int32: ids in [0, V), labels in [-1, C)."""
+    num_classes = validate.positive_int(num_classes, "num_classes", who)
+    vocab_size = validate.positive_int(vocab_size, "vocab_size", who)
+    ids = validate.array(token_ids, "token_ids", who, ndim=1)
+    tlab = validate.array(token_labels, "token_labels", who, ndim=1)
+    dlab = validate.array(doc_labels, "doc_labels", who, ndim=1)
+    validate.same_length(ids, tlab, "token_ids", "token_labels", who)
+    validate.in_range(ids, 0, vocab_size, "token_ids", who, meaning=f"term ids 0..{vocab_size - 1}")
+    for a, name in ((tlab, "token_labels"), (dlab, "doc_labels")):
+        validate.in_range(a, -1, num_classes, name, who, meaning=f"class labels 0..{num_classes - 1}, -1 = padding")
+    return _as_int32(ids), _as_int32(tlab), _as_int32(dlab)
+
+
 def count_tokens(token_ids, token_labels, doc_labels, *, num_classes: int, vocab_size: int):
     """Integer counts from a token stream: one segment-sum over fused (class, token) ids.
 
-    token_ids: i32[T] term ids; token_labels: i32[T] the class of each token's document (-1 =
+    token_ids: i32[T] term ids in [0, V); token_labels: i32[T] the class of each token's document (-1 =
     padding, not counted); doc_labels: i32[D] one per document (-1 = padding).
     Returns ``{"feature_count": i32[C, V], "class_count": i32[C]}``.
     """
+    if validate.traced(token_ids, token_labels, doc_labels):
+        return _count_tokens(token_ids, token_labels, doc_labels, num_classes=num_classes, vocab_size=vocab_size)
+    args = check_token_stream(token_ids, token_labels, doc_labels, num_classes, vocab_size, "count_tokens")
+    return _count_tokens(*args, num_classes=num_classes, vocab_size=vocab_size)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "vocab_size"))
+def _count_tokens(token_ids, token_labels, doc_labels, *, num_classes: int, vocab_size: int):
     valid = token_labels >= 0
     fused = jnp.where(valid, token_labels * vocab_size + token_ids, 0)
     feature = jax.ops.segment_sum(valid.astype(jnp.int32), fused,
@@ -45,12 +74,22 @@ def count_tokens(token_ids, token_labels, doc_labels, *, num_classes: int, vocab
     return {"feature_count": feature.reshape(num_classes, vocab_size), "class_count": classes}
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "binary"))
 def count_matrix(x, y, *, num_classes: int, binary: bool = False):
-    """Counts from a dense ``x: int[N, V]`` count matrix and labels ``y: i32[N]`` (exact integers).
+    """Counts from a dense ``x: int[N, V]`` count matrix and labels ``y: i32[N]`` in [0, C) (exact integers).
 
-    ``binary=True`` counts presence (``x > 0``), the statistics of Bernoulli naive Bayes.
+    ``x`` must be finite and >= 0, and whole numbers unless ``binary=True``, which counts presence
+    (``x > 0``), the statistics of Bernoulli naive Bayes.
     """
+    if not validate.traced(x, y):
+        who = "count_matrix"
+        num_classes = validate.positive_int(num_classes, "num_classes", who)
+        x = validate.counts_matrix(x, who, whole=not binary)
+        y = _as_int32(validate.labels(y, num_classes, x.shape[0], who))
+    return _count_matrix(x, y, num_classes=num_classes, binary=bool(binary))
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "binary"))
+def _count_matrix(x, y, *, num_classes: int, binary: bool = False):
     x = (x > 0) if binary else x
     x = x.astype(jnp.int32)
     return {"feature_count": jax.ops.segment_sum(x, y, num_segments=num_classes),
@@ -60,6 +99,10 @@ def count_matrix(x, y, *, num_classes: int, binary: bool = False):
 
 def add_counts(a, b):
     """``partial_fit``: counts of two disjoint batches add exactly to the counts of their union."""
+    for key in ("feature_count", "class_count"):
+        if key not in a or key not in b or np.shape(a[key]) != np.shape(b[key]):
+            raise ValueError(f"add_counts: {key} shapes differ: {np.shape(a.get(key))} vs {np.shape(b.get(key))} "
+                             "(same classes and vocabulary needed)")
     return jax.tree.map(jnp.add, a, b)
 
 
@@ -69,8 +112,13 @@ def partial_fit(counts, token_ids, token_labels, doc_labels, *, num_classes: int
     Exact: any split of the documents into batches gives the counts of one fit over all of them.
     The vocabulary is fixed up front (build it on the first batch or on a sample).
     """
-    new = count_tokens(token_ids, token_labels, doc_labels, num_classes=num_classes,
-                       vocab_size=vocab_size)
+    if counts is not None:
+        validate.counts_dict(counts, "partial_fit")
+        if np.shape(counts["feature_count"]) != (num_classes, vocab_size):
+            raise ValueError(f"partial_fit: counts['feature_count'] has shape {np.shape(counts['feature_count'])}, "
+                             f"expected (num_classes, vocab_size) = ({num_classes}, {vocab_size})")
+    args = check_token_stream(token_ids, token_labels, doc_labels, num_classes, vocab_size, "partial_fit")
+    new = _count_tokens(*args, num_classes=num_classes, vocab_size=vocab_size)
     return new if counts is None else add_counts(counts, new)
 
 
@@ -86,11 +134,13 @@ def count_tokens_sharded(token_ids, token_labels, doc_labels, *, num_classes: in
     Each device counts its shard, one ``lax.psum`` adds the ``[C, V]`` integer counts, so the
     result is identical (bit for bit) to the single-device count for any number of devices.
     """
+    ids, tlab, dlab = (np.asarray(a) for a in check_token_stream(
+        token_ids, token_labels, doc_labels, num_classes, vocab_size, "count_tokens_sharded"))
     mesh = data_mesh() if mesh is None else mesh
     n = mesh.shape[DATA_AXIS]
-    ids = _pad_to(np.asarray(token_ids, np.int32), n, 0)
-    tlab = _pad_to(np.asarray(token_labels, np.int32), n, -1)
-    dlab = _pad_to(np.asarray(doc_labels, np.int32), n, -1)
+    ids = _pad_to(ids, n, 0)
+    tlab = _pad_to(tlab, n, -1)
+    dlab = _pad_to(dlab, n, -1)
     return _sharded_counter(mesh, num_classes, vocab_size)(ids, tlab, dlab)
 
 
@@ -98,7 +148,7 @@ def count_tokens_sharded(token_ids, token_labels, doc_labels, *, num_classes: in
 def _sharded_counter(mesh, num_classes: int, vocab_size: int):
     """One jitted shard_map per (mesh, C, V), so repeated fits do not re-trace."""
     def local(ids, tlab, dlab):
-        counts = count_tokens(ids, tlab, dlab, num_classes=num_classes, vocab_size=vocab_size)
+        counts = _count_tokens(ids, tlab, dlab, num_classes=num_classes, vocab_size=vocab_size)
         return jax.tree.map(lambda c: lax.psum(c, DATA_AXIS), counts)
 
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS),) * 3, out_specs=P()))

@@ -18,7 +18,7 @@ import os
 import jax
 import numpy as np
 
-from jaxml.naive_bayes import text
+from jaxml.naive_bayes import text, validate
 from jaxml.naive_bayes.classifier import KINDS, fit_params, token_joint_log_likelihood
 from jaxml.naive_bayes.counts import check_class_counts, count_tokens_sharded
 
@@ -85,14 +85,23 @@ def fit_text_classifier(texts, labels, *, num_classes: int, class_names=None, ki
     ``kind="bernoulli"`` always binarises (presence); ``binary=True`` binarises the other kinds.
     Warns (RuntimeWarning) for a class without training documents: it is never predicted.
     """
+    who = "fit_text_classifier"
     if kind not in KINDS:
         raise ValueError(f"unknown naive Bayes kind {kind!r}; expected one of {KINDS}")
-    labels = np.asarray(labels, np.int32)
+    num_classes = validate.positive_int(num_classes, "num_classes", who)
+    labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(texts):
         raise ValueError(f"labels must be int[{len(texts)}] (one per text), got shape {labels.shape}")
+    labels = validate.array(labels, "labels", who, ndim=1)
+    validate.integral(labels, "labels", who, what="class labels")
+    labels = labels.astype(np.int64)
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
         raise ValueError(f"labels must lie in [0, {num_classes}), got range "
-                         f"[{labels.min()}, {labels.max()}]")
+                         f"[{labels.min()}, {labels.max()}] (first outside: text {bad}: {labels[bad]})")
+    labels = labels.astype(np.int32)
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"{who}: class_names has {len(class_names)} names for num_classes={num_classes}")
     class_names = tuple(class_names or (str(c) for c in range(num_classes)))
     binary = binary or kind == "bernoulli"
     tok = text.tokenize(texts, stop_words=stop_words, strip_html=strip_html, progress=progress)

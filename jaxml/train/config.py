@@ -16,6 +16,15 @@ class ConfigError(ValueError):
     """A config field is invalid; the message names it."""
 
 
+def config_args(arg: str | None, known) -> set[str]:
+    """The comma-separated arguments of ``--config=configs/x.py:ARG``; any argument not in ``known`` fails."""
+    given = {a.strip() for a in (arg or "").split(",") if a.strip()}
+    if given - set(known):
+        raise ConfigError(f"unknown config argument(s) {sorted(given - set(known))}; known: {', '.join(known)} "
+                          "(comma-separated, e.g. configs/x.py:quick)")
+    return given
+
+
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 
@@ -24,7 +24,9 @@ from jaxml import data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
 from jaxml.train import drivers, objectives, optim, periodic
-from jaxml.train.checkpoint import Checkpointer
+from jaxml.train import workdir as workdir_lib
+from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
+from jaxml.train.metrics_log import read_records
 from jaxml.train.state import TrainState
 
 log = logging.getLogger("jaxml")
@@ -76,9 +78,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
         """A single run stops at once, naming its last good checkpoint; a population member just stops."""
         failed = next((m.failure for m in members if m.failure is not None), None)
         if failed is not None and checkpointer is not None:
-            raise FloatingPointError(
-                f"{failed}; stopping. The last good checkpoint (step {last_good}) in {checkpointer.directory} is "
-                "intact; lower config.optimizer.lr or add config.optimizer.grad_clip.")
+            raise FloatingPointError(f"{failed}; stopping. {last_good_text(checkpointer, last_good)}")
 
     def sync_running() -> None:
         driver.active[:] = [m.running for m in members]
@@ -90,7 +90,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
         while step < num_steps and driver.active.any():
             state, sums = driver.train_step(state, driver.put(batch(step)))
             step += 1
-            acc = sums if acc is None else jax.tree.map(lambda a, b: a + b, acc, sums)
+            acc = sums if acc is None else periodic.add_sums(acc, sums)
             if periodic.due(step, sync_every):
                 jax.block_until_ready(acc)
             if pbar is not None:
@@ -109,12 +109,32 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
                 if acc is not None:
                     periodic.stop_nonfinite(step, members, periodic.member_means(driver.fetch(acc), driver.n_members))
                     check_finite(step)
-                checkpointer.save(step, driver.to_saveable(state), members[0].meta())
+                save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
                 last_good = step
     finally:
         if pbar is not None:
             pbar.close()
     return state, step
+
+
+def last_good_text(checkpointer: Checkpointer, last_good: int | None) -> str:
+    """What a stopped run can resume from."""
+    if last_good is None:
+        return (f"No checkpoint has been written to {checkpointer.directory} yet; lower config.optimizer.lr or add "
+                "config.optimizer.grad_clip and start again.")
+    return (f"The last good checkpoint, step {last_good} in {checkpointer.directory}, is intact; lower "
+            "config.optimizer.lr or add config.optimizer.grad_clip and resume from it.")
+
+
+def save_checkpoint(checkpointer: Checkpointer, step: int, driver, state, meta: dict, last_good: int | None,
+                    host_state=None) -> None:
+    """Save the driver's state at ``step``; a non-finite state is never saved: ``FloatingPointError`` names the
+    last good checkpoint instead."""
+    try:
+        checkpointer.save(step, driver.to_saveable(state), meta,
+                          host_state=driver.fetch(state) if host_state is None else host_state)
+    except FloatingPointError as e:
+        raise FloatingPointError(f"{e}. {last_good_text(checkpointer, last_good)}") from None
 
 
 def restore_trained(config, workdir: str, input_shape, step: int | None = None):
@@ -139,37 +159,65 @@ def evaluate(driver, state, arrays: dict, batch_size: int) -> dict:
     return periodic.evaluate(driver, state, arrays, batch_size)[0]
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation."""
+def finished_records(workdir: str, step: int, splits) -> dict:
+    """{split: final record} of a run that finished at ``step`` (its records there include ``params_sha256``);
+    {} when it has not written them."""
+    final = {}
+    for rec in read_records(workdir):
+        if rec.get("step") == step and (rec.get("split") in splits.eval or "params_sha256" in rec):
+            final[rec["split"]] = rec
+    return final if any("params_sha256" in r for r in final.values()) else {}
+
+
+def train_and_evaluate(config, workdir: str, *, allow_config_change: Sequence[str] = ()) -> dict:
+    """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation.
+
+    The workdir holds one run at a time (``<workdir>/LOCK``) and one config (``<workdir>/config.json``): resuming
+    with another config fails listing the fields unless each is named in ``allow_config_change``. A finished run
+    run again says so and returns its final records without writing anything."""
     config_lib.validate(config, num_devices=jax.device_count())
     splits = data.build(config)
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
     os.makedirs(workdir, exist_ok=True)
+    with workdir_lib.WorkdirLock(workdir):
+        workdir_lib.check_config(workdir, config, allow_config_change)
+        return _train(config, workdir, splits, model)
+
+
+def _train(config, workdir: str, splits, model) -> dict:
     num_steps = total_steps(config, splits.train.steps_per_epoch)
     optimizer = optim.make_optimizer(config.optimizer, num_steps)
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
-
     state = driver.init(lambda: initial_state(config, model, optimizer))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=int(config.train.keep_checkpoints))
-    meta = {}
-    if (latest := ckpt.latest_step()) is not None:
-        saved, meta = ckpt.restore(latest, driver.to_saveable(state))
-        state = driver.from_saveable(saved)
-        log.info("resumed from checkpoint at step %d", latest)
-    member = periodic.Member(config, workdir, meta=meta)
-    if latest is not None:
-        member.log.truncate_after(latest)
-    start = int(driver.fetch(state.step))
-    state, step = run_loop(config, [member], driver, state, splits,
-                           lambda s: splits.train.batch(s, shard=driver.shard),
-                           start=start, num_steps=num_steps, checkpointer=ckpt)
-
-    host_state = driver.fetch(state)
-    periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
-                           [host_state.params])
-    if ckpt.latest_step() != step:
-        ckpt.save(step, driver.to_saveable(state), member.meta())
-    ckpt.close()
-    periodic.run_reports(member, model, host_state, splits)
-    member.log.close()
-    return member.final
+    member = None
+    try:
+        saved, meta, latest = ckpt.restore_latest_good(driver.to_saveable(state))
+        member = periodic.Member(config, workdir, meta=meta)
+        if latest is not None:
+            state = driver.from_saveable(saved)
+            log.info("resumed from checkpoint at step %d", latest)
+            if latest >= num_steps or member.stopped_early:
+                if final := finished_records(workdir, latest, splits):
+                    print(f"jaxml: the run in {workdir} already finished at step {latest}; nothing to do")
+                    return final
+        member.log.truncate_after(latest or 0)
+        start = int(driver.fetch(state.step))
+        state, step = run_loop(config, [member], driver, state, splits,
+                               lambda s: splits.train.batch(s, shard=driver.shard),
+                               start=start, num_steps=num_steps, checkpointer=ckpt)
+        host_state = driver.fetch(state)
+        if bad := non_finite_leaves(host_state):
+            raise FloatingPointError(f"the state at step {step} is not finite ({', '.join(bad[:4])}). "
+                                     f"{last_good_text(ckpt, ckpt.latest_step())}")
+        periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
+                               [host_state.params])
+        if ckpt.latest_step() != step:
+            save_checkpoint(ckpt, step, driver, state, member.meta(), ckpt.latest_step(), host_state)
+        ckpt.close()
+        periodic.run_reports(member, model, host_state, splits)
+        return member.final
+    finally:
+        ckpt.close()
+        if member is not None:
+            member.log.close()                        # TensorBoard writers stop even when the run fails

@@ -1,10 +1,13 @@
 """Metric records to ``<workdir>/metrics.jsonl`` (one JSON object a line: step, split, metrics) and
-TensorBoard event files under ``<workdir>/tb/<split>``. Only process 0 writes."""
+TensorBoard event files under ``<workdir>/tb/<split>``. Only process 0 writes. Each record is one ``write`` of
+one whole line to a file opened for appending, so a killed run leaves at most a torn last line, which
+``read_records`` drops with a warning."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import sys
 
 import jax
 
@@ -21,8 +24,7 @@ class MetricsLog:
         checkpoint), atomically: the new file replaces the old one in one rename."""
         if not (self.enabled and os.path.exists(self.path)):
             return
-        with open(self.path) as f:
-            keep = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+        keep = [json.dumps(r) + "\n" for r in read_records(os.path.dirname(self.path)) if r.get("step", 0) <= step]
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.writelines(keep)
@@ -33,8 +35,11 @@ class MetricsLog:
         record.update({k: _json_value(v) for k, v in values.items()})
         if not self.enabled:
             return record
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            os.close(fd)
         if self._tb_root is not None:
             if split not in self._tb:
                 from tensorboardX import SummaryWriter
@@ -58,8 +63,21 @@ def _json_value(v):
 
 
 def read_records(workdir: str) -> list[dict]:
+    """The records of ``<workdir>/metrics.jsonl``; a torn last line (a run killed mid-write) is dropped with a
+    warning, any other unreadable line fails naming the file and line."""
     path = os.path.join(workdir, "metrics.jsonl")
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+    records = []
+    for j, (i, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if j == len(lines) - 1:
+                print(f"jaxml: {path}:{i}: dropping a torn last line (a run was killed while writing it)",
+                      file=sys.stderr)
+                break
+            raise ValueError(f"{path}:{i}: not a JSON record ({e}); fix or remove that line") from None
+    return records

@@ -14,9 +14,15 @@ import numpy as np
 
 from jaxml.data import pipeline
 from jaxml.train import config as config_lib
-from jaxml.train import reports
+from jaxml.train import progress, reports
 from jaxml.train.metrics_log import MetricsLog
 from jaxml.train.state import params_sha256
+
+
+@jax.jit
+def add_sums(a: dict, b: dict) -> dict:
+    """Metric sums accumulated on device, in one compiled program (whatever their sharding)."""
+    return jax.tree.map(lambda x, y: x + y, a, b)
 
 
 def due(step: int, every: int) -> bool:
@@ -38,7 +44,7 @@ def evaluate(driver, state, arrays: dict, batch_size: int) -> list[dict]:
     total = None
     for batch in pipeline.eval_batches(arrays, batch_size, shard=driver.shard):
         sums = driver.eval_step(state.params, state.model_state, driver.put(batch))
-        total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
+        total = sums if total is None else add_sums(total, sums)
     return member_means(driver.fetch(total), driver.n_members)
 
 
@@ -173,9 +179,10 @@ def run_reports(member: Member, model, host_state, splits) -> None:
         reports.REPORTS[name](ctx)
 
 
-def progress_bar(config, total: int, initial: int, desc: str):
-    """A tqdm bar on process 0 when ``config.train.progress_bar``; None otherwise."""
+def progress_bar(config, total: int, initial: int, desc: str, *, file=None):
+    """On process 0 when ``config.train.progress_bar`` (else None): a tqdm bar when ``file`` (default stderr) is a
+    terminal or in a notebook, else a ``progress.LineProgress`` printing one line every ``config.train.log_every``
+    steps — a log gets lines, not a frame per step."""
     if not config.train.progress_bar or jax.process_index() != 0:
         return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
+    return progress.make(total, initial, desc, every=int(config.train.log_every), file=file)

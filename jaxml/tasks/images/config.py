@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import os
 
-from jaxml.train.config import base_config
+from jaxml.train.config import base_config, config_args
 
 ARGS = ("permuted", "quick")
 
 
-def parse_arg(arg: str | None) -> set[str]:
-    flags = {a.strip() for a in (arg or "").split(",") if a.strip()}
-    unknown = flags - set(ARGS)
-    if unknown:
-        raise ValueError(f"unknown config argument(s) {sorted(unknown)}; known: {ARGS} (comma-separated)")
-    return flags
-
-
 def image_config(dataset: str, model: str, layers: tuple, arg: str | None):
-    flags = parse_arg(arg)
+    flags = config_args(arg, ARGS)
     c = base_config()
     c.seed = 0
     c.objective = "softmax_xent"

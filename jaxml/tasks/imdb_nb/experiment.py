@@ -19,7 +19,7 @@ import numpy as np
 from jaxml import metrics
 from jaxml.data import imdb
 from jaxml.data.images import seeded_permutation
-from jaxml.naive_bayes import KINDS, TextNBModel, fit_text_classifier
+from jaxml.naive_bayes import KINDS, TextNBModel, fit_text_classifier, fit_text_nbsvm, nbsvm
 from jaxml.naive_bayes.text import tokenize_reference
 from jaxml.train.metrics_log import MetricsLog
 from jaxml.train.reports import save_confusion_matrix
@@ -41,8 +41,14 @@ def validate_config(c) -> None:
     need(len(ng) == 2 and 1 <= ng[0] <= ng[1], "text.ngram_range", "must be (lo, hi), 1 <= lo <= hi")
     need(c.text.min_count >= 1, "text.min_count", "must be >= 1")
     need(c.text.max_size >= 0, "text.max_size", "must be >= 0 (0 = unlimited)")
-    need(c.model.kind in KINDS, "model.kind", f"must be one of {KINDS}")
+    need(c.model.kind in KINDS + ("nbsvm",), "model.kind", f"must be one of {KINDS + ('nbsvm',)}")
     need(c.model.alpha > 0, "model.alpha", "must be > 0")
+    if c.model.kind == "nbsvm":
+        need(c.model.loss in nbsvm.LOSSES, "model.loss", f"must be one of {nbsvm.LOSSES}")
+        need(c.model.C > 0, "model.C", "must be > 0")
+        need(0 <= c.model.beta <= 1, "model.beta", "must lie in [0, 1]")
+        need(c.model.tol > 0, "model.tol", "must be > 0")
+        need(c.model.max_iter >= 1, "model.max_iter", "must be >= 1")
 
 
 def _subsample(split: imdb.ImdbSplit, k: int, seed: int) -> imdb.ImdbSplit:
@@ -67,6 +73,13 @@ def load_splits(c) -> tuple[imdb.ImdbSplit, imdb.ImdbSplit, str]:
 
 def fit(c, train: imdb.ImdbSplit) -> TextNBModel:
     """The text classifier of the config's ``text`` and ``model`` sections, fitted on ``train``."""
+    if c.model.kind == "nbsvm":
+        return fit_text_nbsvm(
+            train.texts, train.labels, num_classes=len(imdb.CLASS_NAMES), class_names=imdb.CLASS_NAMES,
+            alpha=c.model.alpha, beta=c.model.beta, C=c.model.C, loss=c.model.loss, tol=c.model.tol,
+            max_iter=c.model.max_iter, stop_words=c.text.stop_words, strip_html=c.text.strip_html,
+            ngram_range=tuple(c.text.ngram_range), min_count=c.text.min_count, max_size=c.text.max_size or None,
+            progress=c.progress)
     return fit_text_classifier(
         train.texts, train.labels, num_classes=len(imdb.CLASS_NAMES), class_names=imdb.CLASS_NAMES,
         kind=c.model.kind, alpha=c.model.alpha, fit_prior=c.model.fit_prior, norm=c.model.norm,
@@ -151,9 +164,12 @@ def run(c, workdir: str, *, text: str | None = None) -> dict:
     y_true = evaluation.labels
     accuracy = float(np.mean(y_pred == y_true))
     empty = len(enc.empty_docs())
+    hyper = (f", loss={c.model.loss}, C={c.model.C:g}, beta={c.model.beta:g}, tol={c.model.tol:g}"
+             if model.kind == "nbsvm" else "")
     print(f"{len(train)} train / {len(evaluation)} {split} reviews, {len(model.vocab)} terms, "
           f"kind={model.kind}, binary={model.binary}, ngram_range={tuple(c.text.ngram_range)}, "
-          f"alpha={c.model.alpha}; load {t1 - t0:.1f}s, fit {t2 - t1:.1f}s, predict {t3 - t2:.1f}s")
+          f"alpha={c.model.alpha}{hyper}; {jax.device_count()} devices; load {t1 - t0:.1f}s, fit {t2 - t1:.1f}s, "
+          f"predict {t3 - t2:.1f}s")
     if empty:
         print(f"note: {empty} {split} reviews have no known term and were predicted from the prior")
     print(classification_report(y_true, y_pred, model.class_names))
