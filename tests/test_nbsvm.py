@@ -194,7 +194,8 @@ def test_text_model_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(again.scores(texts), model.scores(texts))
 
 
-@pytest.mark.parametrize("loss,devices", [("logistic", (1, 2, 4)), ("squared_hinge", (1, 4))])
+@pytest.mark.parametrize("loss,devices", [("logistic", (1, 2, 4)),
+                                          pytest.param("squared_hinge", (1, 4), marks=pytest.mark.slow)])
 def test_1_2_and_4_devices_give_the_same_weights_bit_for_bit(loss, devices):
     assert jax.device_count() >= 4, "tests/conftest.py sets 4 fake CPU devices"
     enc, _, labels = _corpus(seed=10, docs=301, vocab=80)
