@@ -51,6 +51,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_all(proc, pids) -> None:
+    """Leave nothing of a launcher test running: the launcher and each worker still alive."""
+    proc.kill()
+    for p in pids:
+        if _alive(p):
+            os.kill(p, signal.SIGKILL)
+
+
 def _start_launcher(args, workdir):
     """The launcher as a subprocess, its stderr in a file; returns (process, worker pids, stderr path) once it
     has said which pids it started."""
@@ -162,10 +170,7 @@ def test_signal_to_the_launcher_leaves_no_worker_alive(tmp_path, sig):
             last = err.read_text().strip().splitlines()[-1]
             assert last.startswith("local_cluster: got SIGTERM; forwarded it to the 2 processes")
     finally:
-        proc.kill()
-        for p in pids:
-            if _alive(p):
-                os.kill(p, signal.SIGKILL)
+        _kill_all(proc, pids)
 
 
 @slow
@@ -217,10 +222,7 @@ def test_dead_peer_is_one_line_naming_it(tmp_path):
             "local_cluster: process 1 was killed by SIGKILL; SIGKILLed the other 1")
         assert not any(_alive(p) for p in pids)
     finally:
-        proc.kill()
-        for p in pids:
-            if _alive(p):
-                os.kill(p, signal.SIGKILL)
+        _kill_all(proc, pids)
 
 
 @slow
