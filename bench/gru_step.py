@@ -1,17 +1,24 @@
-"""GRU forward + backward: batch 64, T 100, input 128, hidden 256 — jaxml (cell + lax.scan, input
-projection hoisted out of the scan) vs flax ``nn.RNN(nn.GRUCell)`` vs ``torch.nn.GRU`` (CPU, eager).
+"""GRU forward + backward: batch 64, T 100, input 128, hidden 256 — jaxml (``gru.scan``: input projections
+hoisted out of the scan, custom VJP with the recurrent weight's gradient as one matmul after the backward
+scan) vs flax ``nn.RNN(nn.GRUCell)`` vs ``torch.nn.GRU`` (CPU, eager), and the plain-autodiff scan of the
+same cell for reference.
 
     python bench/gru_step.py [--batch=64] [--time=100] [--features=128] [--hidden=256] [--repeats=7]
 
-Each timed call computes loss = mean(h_t^2) over the whole output sequence and its gradient with
-respect to all GRU parameters. Reports sequences/s (median) and jaxml / peer ratios.
+Each timed call computes loss = mean(h_t^2) over the whole output sequence and its gradient with respect to
+all GRU parameters. Reports sequences/s (median), the step time and the first call's time (trace + compile
++ one step; eager torch has no compile) beside it. PyTorch runs at its default thread count and at one
+thread (on a loaded machine its default can be many times slower); the faster median is the peer.
 """
 from __future__ import annotations
+
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+from jax import lax
 
 import timing
 from jaxml.models import gru
@@ -23,19 +30,43 @@ flags.DEFINE_integer("hidden", 256, "Hidden units.")
 flags.DEFINE_integer("repeats", 7, "Timed repeats (median reported).")
 flags.DEFINE_integer("calls", 3, "fwd+bwd calls per timed repeat.")
 flags.DEFINE_list("unroll", ["1", "2", "4"], "jaxml scan unroll factors to measure (the best is reported).")
+flags.DEFINE_bool("reference", True, "Also time the plain-autodiff lax.scan of the same cell.")
 FLAGS = flags.FLAGS
 
 
-def bench_jaxml(x, unroll):
-    params = gru.init_layer(jax.random.key(0), x.shape[-1], FLAGS.hidden)
-    xb = jnp.asarray(x)
-    grad = jax.jit(jax.grad(lambda p, x: jnp.mean(jnp.square(gru.scan(p, x, unroll=unroll)[1]))))
+def _jitted(loss, params, xb):
+    """(run, first-call seconds) for jit(grad(loss)); the first call traces, compiles and runs once."""
+    grad = jax.jit(jax.grad(loss))
+    t = time.perf_counter()
+    jax.block_until_ready(grad(params, xb))
+    first = time.perf_counter() - t
 
     def run():
         for _ in range(FLAGS.calls):
             g = grad(params, xb)
         jax.block_until_ready(g)
-    return run
+    return run, first
+
+
+def _autodiff_scan(params, xs):
+    """The same cell in a plain lax.scan over one fused [time, batch, 3H] projection, differentiated by JAX."""
+    xp = jnp.swapaxes(xs @ params["w_i"] + params["b_i"], 0, 1)
+
+    def step(h, xp_t):
+        h = gru.cell_from_projection(params, h, xp_t)
+        return h, h
+    _, hs = lax.scan(step, jnp.zeros((xs.shape[0], params["w_h"].shape[0]), xs.dtype), xp)
+    return jnp.swapaxes(hs, 0, 1)
+
+
+def bench_jaxml(x, unroll):
+    params = gru.init_layer(jax.random.key(0), x.shape[-1], FLAGS.hidden)
+    return _jitted(lambda p, x: jnp.mean(jnp.square(gru.scan(p, x, unroll=unroll)[1])), params, jnp.asarray(x))
+
+
+def bench_reference(x):
+    params = gru.init_layer(jax.random.key(0), x.shape[-1], FLAGS.hidden)
+    return _jitted(lambda p, x: jnp.mean(jnp.square(_autodiff_scan(p, x))), params, jnp.asarray(x))
 
 
 def bench_flax(x):
@@ -43,46 +74,65 @@ def bench_flax(x):
     rnn = nn.RNN(nn.GRUCell(features=FLAGS.hidden))
     xb = jnp.asarray(x)
     params = rnn.init(jax.random.key(0), xb)
-    grad = jax.jit(jax.grad(lambda p, x: jnp.mean(jnp.square(rnn.apply(p, x)))))
-
-    def run():
-        for _ in range(FLAGS.calls):
-            g = grad(params, xb)
-        jax.block_until_ready(g)
-    return run
+    return _jitted(lambda p, x: jnp.mean(jnp.square(rnn.apply(p, x))), params, xb)
 
 
-def bench_torch(x):
+def bench_torch(x, threads):
     import torch
     torch.manual_seed(0)
     net = torch.nn.GRU(x.shape[-1], FLAGS.hidden, batch_first=True)
     xt = torch.from_numpy(x)
 
+    def step():
+        net.zero_grad(set_to_none=True)
+        out, _ = net(xt)
+        out.pow(2).mean().backward()
+
     def run():
+        torch.set_num_threads(threads)
         for _ in range(FLAGS.calls):
-            net.zero_grad(set_to_none=True)
-            out, _ = net(xt)
-            out.pow(2).mean().backward()
-    return run
+            step()
+    torch.set_num_threads(threads)
+    t = time.perf_counter()
+    step()
+    return run, time.perf_counter() - t
 
 
 def main(argv):
     del argv
     x = np.random.default_rng(0).standard_normal((FLAGS.batch, FLAGS.time, FLAGS.features)).astype(np.float32)
-    runs = {f"jaxml(unroll={u})": bench_jaxml(x, int(u)) for u in FLAGS.unroll}
-    runs["flax"] = bench_flax(x)
+    runs, first = {}, {}
+    for u in FLAGS.unroll:
+        runs[f"jaxml(unroll={u})"], first[f"jaxml(unroll={u})"] = bench_jaxml(x, int(u))
+    if FLAGS.reference:
+        runs["autodiff lax.scan"], first["autodiff lax.scan"] = bench_reference(x)
+    runs["flax"], first["flax"] = bench_flax(x)
     try:
-        runs["torch"] = bench_torch(x)
+        import torch
+        default_threads = torch.get_num_threads()
+        runs[f"torch({default_threads} threads)"], first[f"torch({default_threads} threads)"] = \
+            bench_torch(x, default_threads)
+        if default_threads != 1:
+            runs["torch(1 thread)"], first["torch(1 thread)"] = bench_torch(x, 1)
+        torch.set_num_threads(default_threads)
     except ImportError:
         print("PyTorch not installed: pip install -e '.[bench]' to compare with it")
     medians = timing.interleaved_medians(runs, repeats=FLAGS.repeats)
     seqs = {k: FLAGS.batch * FLAGS.calls / t for k, t in medians.items()}
     best = max((k for k in seqs if k.startswith("jaxml")), key=seqs.get)
-    results = {"jaxml": seqs[best], **{k: v for k, v in seqs.items() if not k.startswith("jaxml")}}
+    results = {"jaxml": seqs[best], "flax": seqs["flax"]}
+    torch_rows = [k for k in seqs if k.startswith("torch")]
+    if torch_rows:
+        best_torch = max(torch_rows, key=seqs.get)
+        results["torch"] = seqs[best_torch]
+    if FLAGS.reference:
+        results["autodiff_scan"] = seqs["autodiff lax.scan"]
     ratios = {f"jaxml/{k}": results["jaxml"] / v for k, v in results.items() if k != "jaxml"}
-    table = [(k, v, "best jaxml" if k == best else "") for k, v in seqs.items()]
+    notes = {best: "best jaxml; ", **({best_torch: "peer torch; "} if torch_rows else {})}
+    table = [(k, v, f"{notes.get(k, '')}step {1e3 * medians[k] / FLAGS.calls:.1f} ms, first call {first[k]:.2f} s")
+             for k, v in seqs.items()]
     print(f"GRU fwd+bwd, batch {FLAGS.batch}, T {FLAGS.time}, input {FLAGS.features}, hidden {FLAGS.hidden}, "
-          f"{jax.devices()[0].platform}")
+          f"{jax.devices()[0].platform}; first call = trace + compile + one step")
     timing.emit("gru_step", "seq/s", True, results, ratios, table)
 
 

@@ -1,6 +1,6 @@
 """16 MLPs that differ in learning rate and seed: one vmapped population vs 16 sequential runs.
 
-    flock /tmp/jaxml-bench.lock python bench/population.py [--quick] [--workloads=blobs,mnist]
+    flock /tmp/jaxml-bench.lock python bench/population.py [--quick] [--workloads=blobs,mnist] [--one_seed]
 
 Two measurements per workload, both timing exactly the same training (same steps, same per-member
 batches, since the seed also fixes the data order):
@@ -13,7 +13,10 @@ batches, since the seed also fixes the data order):
     TensorBoard events and a final checkpoint; the population writes metrics.jsonl only).
 Workloads: ``blobs`` = configs/blobs_mlp.py (MLP 8-32-16-4 with batch norm, SGD, batch 64, 3 epochs);
 ``mnist`` = configs/mnist_mlp.py:quick (the report's MLP 784-1024-BN-dropout-524-10, Adam, batch 128, a
-2,048-image slice; needs $JAXML_DATA_DIR). Lower seconds are better; ratios are sequential / population.
+2,048-image slice; needs $JAXML_DATA_DIR). Member i has seed i (its own init and batch order: stacked
+batches); with ``--one_seed`` every member has seed 0 and only the lr differs, so the members share each batch
+(the population's first layer is then one wide matmul x @ [W_1 ... W_N]). Lower seconds are better; ratios are
+sequential / population.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ flags.DEFINE_integer("members", 16, "Population size.")
 flags.DEFINE_integer("steps", 20, "Steady-state steps per timed repeat.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats of the steady-state steps (median reported).")
 flags.DEFINE_integer("e2e_repeats", 2, "Timed repeats of the end-to-end runs (median reported).")
+flags.DEFINE_bool("one_seed", False, "Every member seed 0 (an lr sweep: members share each batch).")
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,10 +61,11 @@ def base_config(workload: str):
     return c
 
 
-def member_configs(base, n: int):
-    """Member i: lr geometric in [lr/10, 10 lr] of the config's lr, seed i."""
+def member_configs(base, n: int, *, one_seed: bool = False):
+    """Member i: lr geometric in [lr/10, 10 lr] of the config's lr, seed i (0 for all with ``one_seed``)."""
     lrs = np.geomspace(base.optimizer.lr / 10, base.optimizer.lr * 10, n)
-    return [space.apply_overrides(base, {"optimizer.lr": float(lr), "seed": i}) for i, lr in enumerate(lrs)]
+    return [space.apply_overrides(base, {"optimizer.lr": float(lr), "seed": 0 if one_seed else i})
+            for i, lr in enumerate(lrs)]
 
 
 def steady_state(configs, steps: int):
@@ -75,7 +80,8 @@ def steady_state(configs, steps: int):
                             jnp.asarray([c.seed for c in configs], jnp.int32))
     sources = population.train_sources(splits, configs)
     seeds = [int(c.seed) for c in configs]
-    pop_step = population.make_population_step(model, objective, opt, shared_batch=False, use_l1=False, use_l2=False)
+    shared = len(sources) == 1
+    pop_step = population.make_population_step(model, objective, opt, shared_batch=shared, use_l1=False, use_l2=False)
     host = jax.device_get(population.init_population(model, opt, hp))
     pop_box = [jax.device_put(host)]
     active = jnp.ones(n, bool)
@@ -86,7 +92,8 @@ def steady_state(configs, steps: int):
         for _ in range(steps):
             t = clock["pop"]
             per_seed = {k: src.batch(t) for k, src in sources.items()}
-            batch = {k: np.stack([per_seed[sd][k] for sd in seeds]) for k in per_seed[seeds[0]]}
+            batch = per_seed[seeds[0]] if shared else {k: np.stack([per_seed[sd][k] for sd in seeds])
+                                                       for k in per_seed[seeds[0]]}
             s, _ = pop_step(s, hp, jax.device_put(batch), active)
             clock["pop"] += 1
         jax.block_until_ready(s)
@@ -142,7 +149,7 @@ def main(argv):
             print("mnist workload SKIPPED: JAXML_DATA_DIR unset (export JAXML_DATA_DIR=.../shared/data)")
             continue
         base = base_config(workload)
-        configs = member_configs(base, FLAGS.members)
+        configs = member_configs(base, FLAGS.members, one_seed=FLAGS.one_seed)
         n = len(configs)
         t0 = time.perf_counter()
         pop_run, seq_run = steady_state(configs, steps)
@@ -150,7 +157,8 @@ def main(argv):
         results[f"population_steps@{workload}"], results[f"sequential_steps@{workload}"] = med["pop"], med["seq"]
         ratios[f"jaxml/sequential_steps@{workload}"] = med["seq"] / med["pop"]
         table += [(f"population steps {workload}", med["pop"],
-                   f"{n} members x {steps} steps, one vmapped call per step"),
+                   f"{n} members x {steps} steps, one vmapped call per step"
+                   f" ({'shared' if FLAGS.one_seed else 'stacked'} batch)"),
                   (f"sequential steps {workload}", med["seq"], f"{n} x {steps} jitted single-model steps")]
         pop_e2e, seq_e2e = end_to_end(configs)
         med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e}, repeats=e2e_repeats, warmup=0)
@@ -161,7 +169,8 @@ def main(argv):
                   (f"sequential e2e {workload}", med["seq"], f"{n} x train_and_evaluate (compile, data, ckpt each)")]
         print(f"[{workload}: {time.perf_counter() - t0:.0f} s]", flush=True)
     print(f"JAX {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs; "
-          f"steps: median of {repeats}, e2e: median of {e2e_repeats}")
+          f"steps: median of {repeats}, e2e: median of {e2e_repeats}; "
+          f"seeds: {'one' if FLAGS.one_seed else 'one per member'}")
     timing.emit("population", "s", False, results, ratios, table)
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import jax
 import numpy as np
+from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -135,3 +136,15 @@ def host_local_copy(tree):
             return np.asarray(a.addressable_data(0))
         return a
     return jax.tree.map(one, tree)
+
+
+def vary_alike(*arrays: jax.Array) -> tuple[jax.Array, ...]:
+    """The arrays, each cast (``lax.pcast(..., to="varying")``) to vary over every manual mesh axis that any
+    of them varies over; a no-op outside ``shard_map`` or when they already agree.
+
+    Why: inside ``shard_map`` ordinary primitives cast an invariant operand (replicated params) to varying
+    implicitly, and the cast differentiates to the ``psum`` of its gradient; a ``jax.custom_vjp`` gets no such
+    cast, and its backward must return cotangents of its primals' types. Casting first gives it both."""
+    varying = [jax.typeof(a).manual_axis_type.varying for a in arrays]
+    union = frozenset().union(*varying)
+    return tuple(lax.pcast(a, tuple(union - v), to="varying") if union - v else a for a, v in zip(arrays, varying))

@@ -5,6 +5,9 @@ import jax
 
 # Must happen before any JAX computation: multi-device tests run on fake CPU devices.
 jax.config.update("jax_num_cpu_devices", 4)
+# Tests (and the launchers they start) write no persistent compilation cache into ~/.cache unless asked
+# (JAXML_COMPILATION_CACHE=DIR pytest ...): a shared per-run cache did not measurably shorten the suite.
+os.environ.setdefault("JAXML_COMPILATION_CACHE", "off")
 
 import pytest  # noqa: E402
 

@@ -50,6 +50,7 @@ def _params(cin, cout, k, seed=0):
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,h,w,cin,cout,k,stride,padding", GEOMETRIES)
 def test_im2col_equals_direct_loop_and_xla_outputs_and_gradients(n, h, w, cin, cout, k, stride, padding):
     p = _params(cin, cout, k)
@@ -69,6 +70,7 @@ def test_im2col_equals_direct_loop_and_xla_outputs_and_gradients(n, h, w, cin, c
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 30])
 def test_batch_chunking_does_not_change_results(monkeypatch, chunk_bytes):
     """1 byte: one image per scan step; 3000: a few; 1 GiB: the whole batch in one matmul."""
@@ -108,6 +110,7 @@ def test_patch_index_by_hand():
     np.testing.assert_array_equal(idx.reshape(3, 3), [[0, 4, 1], [4, 4, 4], [2, 4, 3]])
 
 
+@pytest.mark.slow
 def test_vmap_over_a_population_of_kernels_equals_a_loop():
     ps = [_params(3, 4, 3, seed=s) for s in range(3)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *ps)
@@ -119,6 +122,7 @@ def test_vmap_over_a_population_of_kernels_equals_a_loop():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_report_cnn_training_step_same_with_both_conv_paths():
     """Two SGD steps of the report's digit CNN (28x28x1, VALID convs, BN, dropout): same loss and params.
     (SGD, not Adam: Adam's first step is lr * sign(g), which rounding flips where a gradient is ~0.)"""

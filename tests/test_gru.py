@@ -3,8 +3,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from jaxml.models import gru
+from jaxml.nn import recurrent
 
 H, D = 2, 3
 
@@ -62,6 +64,7 @@ def test_reset_before_matches_independent_reference_over_a_sequence():
     assert np.abs(np.asarray(hs_after[0, 1:] - hs[0, 1:])).max() > 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_scan_equals_python_loop(reset_after):
     p = gru.init_layer(jax.random.key(0), 5, 7)
@@ -75,6 +78,7 @@ def test_scan_equals_python_loop(reset_after):
     np.testing.assert_allclose(h_last, h, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_lengths_freeze_state_after_each_sequence_end():
     p = gru.init_layer(jax.random.key(0), 3, 4)
     xs = jax.random.normal(jax.random.key(1), (3, 8, 3))
@@ -86,6 +90,7 @@ def test_lengths_freeze_state_after_each_sequence_end():
         np.testing.assert_array_equal(np.asarray(hs[b, n:]), 0.0)
 
 
+@pytest.mark.slow
 def test_stacked_model_shapes_and_sequence_output():
     m = gru.make(input_features=3, hidden=(8, 6), num_outputs=4, return_sequences=True)
     p = m.init(jax.random.key(0))
@@ -132,3 +137,68 @@ def test_reset_after_equals_torch_gru_sequence():
         lasts.append(h_last)
     np.testing.assert_allclose(hs, y_t.numpy(), atol=1e-5)
     np.testing.assert_allclose(jnp.stack(lasts), h_t.numpy(), atol=1e-5)
+
+
+def _autodiff_scan(params, xs, h0, lengths, reset_after):
+    """Reference: the cell in a plain lax.scan, differentiated by JAX (no custom VJP)."""
+    xp = jnp.swapaxes(xs @ params["w_i"] + params["b_i"], 0, 1)
+    valid = jnp.arange(xs.shape[1])[:, None] < lengths[None, :]
+
+    def step(h, inp):
+        xp_t, v = inp
+        h = jnp.where(v[:, None], gru.cell_from_projection(params, h, xp_t, reset_after=reset_after), h)
+        return h, jnp.where(v[:, None], h, 0.0)
+    h_last, hs = jax.lax.scan(step, h0, (xp, valid))
+    return h_last, jnp.swapaxes(hs, 0, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gradients_equal_autodiff_of_plain_scan(reset_after):
+    """gru.scan's backward (for reset_after the custom VJP of recurrent.matmul_recurrence: dU as one matmul
+    after the scan) against jax.grad of the cell in a plain lax.scan, for params, h0 and the inputs."""
+    p = gru.init_layer(jax.random.key(0), 5, 6)
+    p = jax.tree.map(lambda a: a + 0.2 * jax.random.normal(jax.random.key(1), a.shape), p)
+    xs = jax.random.normal(jax.random.key(2), (3, 7, 5))
+    h0 = 0.5 * jax.random.normal(jax.random.key(3), (3, 6))
+    lengths = jnp.array([7, 4, 1])
+    target = jax.random.normal(jax.random.key(4), (3, 7, 6))
+
+    def loss(fn, args):
+        p, xs, h0 = args
+        h_last, hs = fn(p, xs, h0)
+        return jnp.sum(jnp.sin(h_last)) + jnp.sum((hs - target) ** 2)
+    ours = jax.grad(lambda a: loss(lambda p, x, h: gru.scan(p, x, h, reset_after=reset_after, lengths=lengths), a))
+    ref = jax.grad(lambda a: loss(lambda p, x, h: _autodiff_scan(p, x, h, lengths, reset_after), a))
+    g, g_ref = ours((p, xs, h0)), ref((p, xs, h0))
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert float(jnp.abs(g[0]["w_h"]).max()) > 1e-2                    # the case is not degenerate
+
+
+@pytest.mark.slow
+def test_matmul_recurrence_check_grads_float64():
+    """Finite differences (float64) against the custom VJP, with unrolls that do not divide T: the GRU's
+    fused [H, 3H] weight, and a pytree of two weights (a gated tanh cell)."""
+    with jax.enable_x64(True):
+        k = jax.random.split(jax.random.key(0), 7)
+        w = jax.random.normal(k[0], (3, 9), jnp.float64) * 0.5
+        b = jax.random.normal(k[1], (9,), jnp.float64) * 0.1
+        h0 = jax.random.normal(k[2], (2, 3), jnp.float64)
+        x3 = tuple(jax.random.normal(kk, (5, 2, 3), jnp.float64) for kk in jax.random.split(k[3], 3))
+
+        def gru_loss(w, b, h0, x3):
+            h_last, hs = recurrent.matmul_recurrence(gru._update_after, w, b, h0, x3, 2)
+            return jnp.sum(h_last ** 3) + jnp.sum(jnp.cos(hs))
+
+        def gated(a, x_t, h):
+            return jnp.tanh(a["u"] + x_t) * jax.nn.sigmoid(a["g"]) + 0.5 * h
+
+        def gated_loss(w, b, h0, x):
+            h_last, hs = recurrent.matmul_recurrence(gated, w, b, h0, x, 3)
+            return jnp.sum(h_last ** 3) + jnp.sum(jnp.cos(hs))
+        check_grads(gru_loss, (w, b, h0, x3), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
+        w2 = {"u": jax.random.normal(k[4], (3, 3), jnp.float64), "g": jax.random.normal(k[5], (3, 3), jnp.float64)}
+        b2 = {"u": b[:3], "g": b[3:6]}
+        check_grads(gated_loss, (w2, b2, h0, jax.random.normal(k[6], (5, 2, 3), jnp.float64)), order=1,
+                    modes=("rev",), atol=1e-6, rtol=1e-6)

@@ -28,6 +28,7 @@ def _opt_cfg(**kw):
 @pytest.mark.parametrize("name,extra", [(n, {}) for n in optim.OPTIMIZERS]
                          + [("adam", {"schedule": "warmup_cosine", "warmup_steps": 2, "grad_clip": 0.5}),
                             ("rmsprop", {"momentum": 0.5, "schedule": "exponential", "decay_steps": 2})])
+@pytest.mark.slow
 def test_member_optimizer_equals_config_optimizer(name, extra):
     """lr * update(lr=1) with lr in the optax state == the config's optimizer at lr (every optimizer is
     linear in its lr), over 4 steps with changing gradients."""
@@ -109,6 +110,7 @@ def test_population_fields_are_checked():
         "model.widths", "model.layers"]
 
 
+@pytest.mark.slow
 def test_population_varies_dropout_rates_exactly():
     """Members differing only in dropout rates (and seed): the population model built from member 0 with
     hp.dropout == each member's own model (its own spec's rates) stepped alone; and rates of 0.0 vs 0.5
@@ -171,3 +173,45 @@ def test_population_configs_may_differ_in_dropout_rates_only():
     other.model.layers = ("flatten", "dense:5", "act", "dropout:0.3")    # a width: not allowed
     with pytest.raises(config_lib.ConfigError, match="model.layers"):
         population.check_population([c, other])
+
+
+def test_population_init_is_model_init_bit_for_bit():
+    """init_population compiles the init at -O1 on CPU: member i's params are still exactly
+    ``jax.jit(model.init)(key(seed_i))`` (the default build), and the optimizer state holds lr_i."""
+    model = mlp.make(input_shape=(7,), widths=(33, 9), num_outputs=4, batch_norm=True)
+    seeds, lrs = [3, 0, 11], [0.1, 0.02, 0.5]
+    hp = population.Hparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(3), jnp.zeros(3), jnp.asarray(seeds, jnp.int32))
+    states = jax.device_get(population.init_population(model, population.member_optimizer(_opt_cfg(), 10), hp))
+    init = jax.jit(model.init)
+    for i, s in enumerate(seeds):
+        ref = jax.device_get(init(jax.random.key(s)))
+        for a, r in zip(jax.tree.leaves(jax.tree.map(lambda a, i=i: a[i], states.params)), jax.tree.leaves(ref)):
+            np.testing.assert_array_equal(a, r)
+    np.testing.assert_allclose(states.opt_state.hyperparams["learning_rate"], lrs, rtol=1e-7)
+    assert states.step.tolist() == [0, 0, 0]
+
+
+@pytest.mark.slow
+def test_all_active_program_equals_the_freezing_program():
+    """While every member is active the step runs a program without the freeze select; it gives what the
+    freezing program gives with every member active (Adam, shared batch, one seed: an lr sweep)."""
+    model = mlp.make(input_shape=(6,), widths=(16,), num_outputs=3)
+    objective = objectives.get("softmax_xent")
+    opt = population.member_optimizer(_opt_cfg(name="adam"), 100)
+    hp = population.Hparams(jnp.asarray([1e-3, 1e-2, 3e-2], jnp.float32), jnp.zeros(3), jnp.zeros(3),
+                            jnp.zeros(3, jnp.int32))
+    step = population.make_population_step(model, objective, opt, shared_batch=True, use_l1=False, use_l2=False)
+    rng = np.random.default_rng(1)
+    batch = {"x": rng.normal(size=(24, 6)).astype(np.float32), "y": rng.integers(0, 3, 24).astype(np.int32)}
+    fast, fast_sums = jax.device_get(step(population.init_population(model, opt, hp), hp, batch, np.ones(3, bool)))
+    # the freezing program runs once a member is inactive: the same 3 members plus an inactive copy of member 0
+    hp4 = jax.tree.map(lambda a: jnp.concatenate([a, a[:1]]), hp)
+    slow, slow_sums = jax.device_get(step(population.init_population(model, opt, hp4), hp4, batch,
+                                          np.asarray([True, True, True, False])))
+    for a, b in zip(jax.tree.leaves(fast.params), jax.tree.leaves(slow.params)):
+        np.testing.assert_allclose(a, b[:3], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(fast_sums["objective"], slow_sums["objective"][:3], rtol=1e-6)
+    init4 = jax.device_get(population.init_population(model, opt, hp4))
+    for a, b in zip(jax.tree.leaves(slow.params), jax.tree.leaves(init4.params)):
+        np.testing.assert_array_equal(a[3], b[3])                          # the inactive member did not move
+    assert slow.step.tolist() == [1, 1, 1, 0] and fast.step.tolist() == [1, 1, 1]

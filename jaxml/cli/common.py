@@ -1,7 +1,9 @@
 """What every jaxml launcher shares.
 
-- ``run(main)`` (from ``runner``): runs an absl ``main``; on any error prints ``error: <Type>: <message>`` as
-  the last line of stderr and exits 1 (absl usage errors and explicit exits pass through unchanged).
+- ``run(main)`` (``runner.run``): runs an absl ``main``; on any error prints ``error: <Type>: <message>`` as
+  the last line of stderr and exits 1 (absl usage errors and explicit exits pass through unchanged). It first
+  switches on JAX's persistent compilation cache (``jaxml.compile_cache``: ~/.cache/jaxml/jax;
+  ``JAXML_COMPILATION_CACHE=DIR|off`` moves or disables it), so a repeated command skips XLA compilation.
 - The cluster flags and ``setup()``, applied before JAX first runs:
   ``--coordinator_address=host:port --num_processes=N --process_id=I`` (or JAX_COORDINATOR_ADDRESS,
   JAX_NUM_PROCESSES, JAX_PROCESS_ID — launch/local_cluster.py sets these), ``--initialization_timeout=S``,
@@ -19,15 +21,21 @@ import jax
 from absl import flags
 from absl import logging as absl_logging
 
-from jaxml import parallel
+from jaxml import compile_cache, parallel
+from jaxml.cli import runner
 from jaxml.cli.config_file import load_config  # noqa: F401  (the one config loader, re-exported)
-from jaxml.cli.runner import run  # noqa: F401  (re-exported: launchers call common.run(main))
 
 _COORD = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-host runs).")
 _NPROC = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host runs).")
 _PID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host runs).")
 _NDEV = flags.DEFINE_integer("num_cpu_devices", None, "Fake CPU devices for this process (testing/demos).")
 _INIT_TIMEOUT = flags.DEFINE_integer("initialization_timeout", 60, "Seconds to wait for all processes.")
+
+
+def run(main) -> None:
+    """``runner.run(main)`` with the persistent compilation cache on (``setup()`` enables it too, idempotently)."""
+    compile_cache.enable()
+    runner.run(main)
 
 
 class QuietBackendProbe(logging.Filter):
@@ -48,6 +56,7 @@ def setup() -> None:
         probe_logger = logging.getLogger("jax._src.xla_bridge")
         if not any(isinstance(f, QuietBackendProbe) for f in probe_logger.filters):
             probe_logger.addFilter(QuietBackendProbe())
+    compile_cache.enable()
     if _NDEV.value:
         jax.config.update("jax_num_cpu_devices", _NDEV.value)
     if _COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):

@@ -20,12 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxml import compile_cache
 from jaxml.kmeans import validate
 from jaxml.kmeans.assign import final_assignment
 from jaxml.kmeans.fit import (
     KMeansResult,
     Plan,
     best_restart,
+    bucket_rows,
+    device_count,
+    given_rows,
     init_argument,
     initial_centers,
     lloyd_knobs,
@@ -98,12 +102,14 @@ def _sweep_program(plan: Plan):
 
 def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float = 0.1, init="k-means++",
                   n_init: int = 1, max_iter: int = 300, tol: float = 1e-4, sample_weight=None, seed=0,
-                  mesh=None, block_size: int | None = None, check_input: bool = True) -> AutoKResult:
+                  mesh=None, block_size: int | None = None, check_input: bool = True, bucket: bool = True
+                  ) -> AutoKResult:
     """Fit k = 1..k_max at once and pick k by ``criterion`` ("ch" or "drop", see the module docstring).
 
     k_max is lowered to the number of distinct points when there are fewer. Other arguments as
     ``kmeans`` (init: "k-means++" or "random"; given centres do not apply to a sweep).
     """
+    compile_cache.enable()
     who = "kmeans_auto_k"
     if criterion not in CRITERIA:
         raise ValueError(f"{who}: criterion must be one of {CRITERIA}, got {criterion!r}")
@@ -111,17 +117,19 @@ def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float 
         raise ValueError(f"{who}: init must be 'k-means++' or 'random', not given centres")
     if not (0 < min_drop < 1):
         raise ValueError(f"{who}: min_drop must be in (0, 1), got {min_drop!r}")
-    pts = validate.inputs(x, sample_weight, check=check_input, who=who)
-    n, d = pts.x.shape
+    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
+    pts = validate.inputs(x, sample_weight, check=check_input, who=who, rows=rows)
+    rows, d = pts.x.shape
     validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol, who=who, k_name="k_max")
-    k_max = min(k_max, validate.distinct_up_to(pts.x, pts.w, k_max) if check_input else n)
+    k_max = min(k_max, validate.distinct_up_to(pts.x, pts.w, k_max) if check_input else pts.n)
     _, arg = init_argument(init, n_init, seed, k_max, d, who=who)
-    plan = make_plan(n, d, k_max, n_init=n_init, init=init, block_size=block_size, mesh=mesh)
+    plan = make_plan(rows, d, k_max, n_init=n_init, init=init, block_size=block_size, mesh=mesh)
     knobs = dict(lloyd_knobs(max_iter, tol), criterion=jnp.int32(CRITERIA.index(criterion)),
                  min_drop=jnp.float32(min_drop))
     k, curve, score, *fit = _sweep_program(plan)(pts.x, pts.w, arg, knobs)
     k = int(k)
     centers, labels, inertia, sizes, within, between, total, n_iter = fit
-    result = restore(KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter), pts)
+    fit = KMeansResult(centers[:k], labels, inertia, sizes[:k], within[:k], between, total, n_iter)
+    result = restore(given_rows(fit, pts.n), pts)
     curve = np.asarray(curve) if pts.frame.scale == 1.0 else np.asarray(curve, np.float64) / pts.frame.scale ** 2
     return AutoKResult(k, curve, np.asarray(score), result)

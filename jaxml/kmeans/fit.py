@@ -2,8 +2,9 @@
 
 Program (per device; ``shard_map`` over the ``data`` axis when a mesh is given):
     mean  = sum_i w_i x_i / sum_i w_i                  (psum of d + 1 numbers)
-    x     viewed as blocks of B rows (padded with 0-weight rows only when no B near the target
-          divides the rows per device), centred on the fly block by block
+    x     its n rows padded with 0-weight rows to a bucket (``bucket_rows``: nearby n share one program),
+          viewed as blocks of B rows (padded further only when no B near the target divides the rows per
+          device), centred on the fly block by block
     c0    = init for each of R restarts                 (vmap over keys, or the given centres)
     c^R   = Lloyd for each restart                       (vmap: all restarts advance together)
     best  = argmin_r inertia(c^r)                        (on device)
@@ -29,6 +30,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from jaxml import compile_cache
 from jaxml.kmeans import assign, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
@@ -62,7 +64,7 @@ class KMeansResult(NamedTuple):
 class Plan:
     """Static shape of one compiled program (the cache key)."""
 
-    n: int            # true rows
+    n: int            # rows the program sees: the data's, padded up to ``bucket_rows`` with weight 0
     d: int
     k: int            # centres (k_max for the automatic-k sweep)
     n_init: int
@@ -83,6 +85,21 @@ class Plan:
     @property
     def padded(self) -> int:
         return self.count * self.n_blocks * self.block
+
+
+def bucket_rows(n: int, count: int = 1) -> int:
+    """The rows a program for n points is compiled for (``compile_cache.bucket``: at most 1/16 padding, rows of
+    weight 0 that change no centre, label or statistic), a multiple of the device count."""
+    return compile_cache.bucket(n, multiple=count)
+
+
+def device_count(mesh: Mesh | None) -> int:
+    return 1 if mesh is None else mesh.devices.size
+
+
+def given_rows(result: KMeansResult, n: int) -> KMeansResult:
+    """The result with the labels of the padding rows dropped (labels i32[rows] -> i32[n])."""
+    return result if result.labels.shape[0] == n else result._replace(labels=result.labels[:n])
 
 
 def default_block(k: int) -> int:
@@ -234,19 +251,21 @@ def _init_program(plan: Plan):
 
 
 def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_weight=None, seed=0,
-                 mesh: Mesh | None = None, check_input: bool = True) -> jax.Array:
+                 mesh: Mesh | None = None, check_input: bool = True, bucket: bool = True) -> jax.Array:
     """The starting centres ``kmeans`` would use: f32[n_init, k, d] (same seed, same restarts); the rows of x
-    itself (float64 NumPy) when x is not float32-exact (``KMeansResult``)."""
+    itself (float64 NumPy) when x is not float32-exact (``KMeansResult``). ``bucket`` as ``kmeans``."""
+    compile_cache.enable()
     who = "init_centers"
     if not isinstance(init, str):
         raise ValueError(f"{who}: init must be one of {INITS}, got {type(init).__name__}")
-    pts = validate.inputs(x, sample_weight, check=check_input, who=who)
-    n, d = pts.x.shape
+    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
+    pts = validate.inputs(x, sample_weight, check=check_input, who=who, rows=rows)
+    rows, d = pts.x.shape
     validate.params(k=k, n_init=n_init, max_iter=1, tol=0.0, who=who)
     if check_input:
-        validate.enough_distinct(pts.x, pts.w, k, who)
+        validate.enough_distinct(pts.x, pts.w, k, who, n=pts.n)
     kind, arg = init_argument(init, n_init, seed, k, d, who=who)
-    plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
+    plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
     rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
     if pts.frame.identity:
         return rows
@@ -273,7 +292,7 @@ def _platform(x, mesh: Mesh | None) -> str:
 
 def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300, tol: float = 1e-4,
            sample_weight=None, seed=0, mesh: Mesh | None = None, block_size: int | None = None,
-           bounds: bool | None = None, check_input: bool = True) -> KMeansResult:
+           bounds: bool | None = None, check_input: bool = True, bucket: bool = True) -> KMeansResult:
     """Cluster the rows of x (f32[n, d]) into k groups by Lloyd's algorithm.
 
     init: "k-means++" (greedy, as scikit-learn), "random" (k distinct weighted points), or centres
@@ -289,16 +308,22 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
         chooses (single runs on CPU with k * d >= 128), True needs n_init = 1.
     check_input: validate on the host (finite values, weights, k <= distinct points) and rescale data whose
         float32 squared distances would overflow or underflow (``validate``).
+    bucket: pad the rows to ``bucket_rows(n)`` with weight 0 (same centres, labels and statistics), so that
+        another row count in the same bucket reuses the compiled program; False compiles for exactly n rows.
     Float64 (or int32/int64) x is centred in float64 before the float32 program; see ``KMeansResult``.
+    The first call switches on the persistent compilation cache (``jaxml.compile_cache``).
     """
-    pts = validate.inputs(x, sample_weight, init=init, check=check_input, who="kmeans")
-    n, d = pts.x.shape
+    compile_cache.enable()
+    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
+    pts = validate.inputs(x, sample_weight, init=init, check=check_input, who="kmeans", rows=rows)
+    rows, d = pts.x.shape
     validate.params(k=k, n_init=n_init, max_iter=max_iter, tol=tol)
     if check_input:
-        validate.enough_distinct(pts.x, pts.w, k)
+        validate.enough_distinct(pts.x, pts.w, k, n=pts.n)
     kind, arg = init_argument(init, n_init, seed, k, d, pts.frame)
     if kind == "given":
         n_init = arg.shape[0]
-    plan = make_plan(n, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,
+    plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,
                      bounds=use_bounds(bounds, k, d, n_init, _platform(pts.x, mesh)))
-    return restore(KMeansResult(*_fit_program(plan)(pts.x, pts.w, arg, lloyd_knobs(max_iter, tol))), pts)
+    fit = KMeansResult(*_fit_program(plan)(pts.x, pts.w, arg, lloyd_knobs(max_iter, tol)))
+    return restore(given_rows(fit, pts.n), pts)

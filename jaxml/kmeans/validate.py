@@ -26,11 +26,12 @@ _EXACT_IN_F32 = {np.dtype(t) for t in (np.float32, np.float16, np.int8, np.int16
 
 
 class Points(NamedTuple):
-    x: jax.Array         # f32[n, d] the program's points
-    w: jax.Array         # f32[n]    sample weights
-    w64: np.ndarray | None  # f64[n] the same, for float64 statistics at the end (None: all ones)
+    x: jax.Array         # f32[rows, d] the program's points: the n given, then rows - n zero rows
+    w: jax.Array         # f32[rows]    sample weights (0 on the padding rows)
+    w64: np.ndarray | None  # f64[n] the given weights, for float64 statistics at the end (None: all ones)
     frame: Frame
     source: object       # the caller's x (NumPy or jax.Array), for float64 statistics at the end
+    n: int               # rows given (rows = n unless ``inputs(rows=...)`` padded them to a bucket)
 
 
 def _exact_in_float32(dtype) -> bool:
@@ -106,10 +107,22 @@ def choose_scale(extent: float, weight: float, d: int, who: str) -> float:
     return scale
 
 
-def inputs(x, sample_weight, *, init=None, check: bool = True, who: str = "kmeans") -> Points:
+def _pad_host(a: np.ndarray, rows: int) -> np.ndarray:
+    """a [n, ...] with rows - n zero rows appended (a itself when rows = n)."""
+    if rows == a.shape[0]:
+        return a
+    out = np.zeros((rows,) + a.shape[1:], a.dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+def inputs(x, sample_weight, *, init=None, check: bool = True, who: str = "kmeans", rows: int | None = None
+           ) -> Points:
     """Checked points, weights and frame (module docstring). ``init``: given centres, kept in the extent.
 
     With ``check`` False nothing is checked and no scale is chosen; float64 input is still centred in float64.
+    ``rows`` (>= n): pad the program's points with zero rows of weight 0 to that many (``fit.bucket_rows``), on
+    the host for host input, so that nearby row counts share one compiled program.
     """
     x = _shape_and_dtype(x, "x", who)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -133,20 +146,26 @@ def inputs(x, sample_weight, *, init=None, check: bool = True, who: str = "kmean
                 extent = max(extent, float(np.max(np.abs(c - ref))))
         scale = choose_scale(extent, float(n if w is None else w.sum()), d, who)
     frame = Frame(offset, scale)
-    if frame.identity:
-        x32 = x.astype(jnp.float32) if isinstance(x, jax.Array) else jnp.asarray(np.asarray(x, np.float32))
-    elif isinstance(x, jax.Array) and x.dtype == jnp.float64:
-        x32 = ((x - jnp.asarray(offset)) * scale).astype(jnp.float32)
-    elif offset is None:  # float32-exact values, rescaled by a power of two: exact
-        x32 = jnp.asarray((np.asarray(x, np.float32) * np.float32(scale)).astype(np.float32))
+    rows = n if rows is None else int(rows)
+    if rows < n:
+        raise ValueError(f"{who}: rows={rows} is fewer than the {n} points")
+    if isinstance(x, jax.Array) and (frame.identity or x.dtype == jnp.float64):
+        x32 = x.astype(jnp.float32) if frame.identity else ((x - jnp.asarray(offset)) * scale).astype(jnp.float32)
+        if rows > n:  # device data: padded on the device (one small program per shape)
+            x32 = jnp.pad(x32, ((0, rows - n), (0, 0)))
     else:
-        x = np.asarray(x)
-        out = np.empty((n, d), np.float32)
-        for start in range(0, n, 1 << 16):
-            out[start:start + (1 << 16)] = (x[start:start + (1 << 16)] - offset) * scale
-        x32 = jnp.asarray(out)
-    w32 = jnp.ones((n,), jnp.float32) if w is None else jnp.asarray(w.astype(np.float32))
-    return Points(x32, w32, w, frame, x)
+        if frame.identity:
+            out = np.asarray(x, np.float32)
+        elif offset is None:  # float32-exact values, rescaled by a power of two: exact
+            out = (np.asarray(x, np.float32) * np.float32(scale)).astype(np.float32)
+        else:
+            x = np.asarray(x)
+            out = np.empty((n, d), np.float32)
+            for start in range(0, n, 1 << 16):
+                out[start:start + (1 << 16)] = (x[start:start + (1 << 16)] - offset) * scale
+        x32 = jnp.asarray(_pad_host(out, rows))
+    w32 = np.ones((n,), np.float32) if w is None else w.astype(np.float32)
+    return Points(x32, jnp.asarray(_pad_host(w32, rows)), w, frame, x, n)
 
 
 def params(*, k, n_init, max_iter, tol, who: str = "kmeans", k_name: str = "k") -> None:
@@ -175,16 +194,17 @@ def distinct_up_to(x, w, k: int) -> int:
     n = x.shape[0]
     m = min(n, max(4 * k, 4096))
     while True:
-        rows = np.asarray(x[:m])[np.asarray(w[:m]) > 0]
+        rows = (np.asarray(x) if m == n else np.asarray(x[:m]))[np.asarray(w)[:m] > 0]
         found = count_distinct(rows) if rows.size else 0
         if found >= k or m == n:
             return min(found, k)
         m = min(n, 4 * m)
 
 
-def enough_distinct(x, w, k: int, who: str = "kmeans") -> None:
-    """Raise unless the positive-weight rows hold at least k distinct points."""
-    n = x.shape[0]
+def enough_distinct(x, w, k: int, who: str = "kmeans", n: int | None = None) -> None:
+    """Raise unless the positive-weight rows hold at least k distinct points (n: the rows given, when x has
+    padding rows of weight 0 after them)."""
+    n = x.shape[0] if n is None else n
     if k > n:
         raise ValueError(f"{who}: k={k} is larger than the number of points ({n})")
     found = distinct_up_to(x, w, k)

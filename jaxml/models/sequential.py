@@ -6,7 +6,7 @@ A spec is a sequence of tokens, applied in order to x f32[batch, ...]:
     "conv:C:K[:S]"     conv2d, C filters, KxK, stride S      params conv_i {w, b}  (padding: conv_padding)
     "maxpool:W"        W x W max pooling, stride W
     "bn"               batch norm over the last axis          params bn_i {scale, bias}, state bn_i {mean, var}
-    "dropout:R"        inverted dropout with rate R (training only)
+    "dropout:R"        inverted dropout with rate R (training only; masks per example, see apply)
     "flatten"          f32[batch, ...] -> f32[batch, features]
     "act"              the model's activation (config ``activation``)
     "relu", "tanh", "sigmoid", "linear", "elu", "gelu"    a fixed activation
@@ -130,10 +130,14 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
 
     n_dropout = sum(kind == "dropout" for kind, _, _ in plan)
 
-    def apply(params, x, *, state=None, train=False, key=None, axis_name=None, dropout_rates=None):
+    def apply(params, x, *, state=None, train=False, key=None, axis_name=None, dropout_rates=None,
+              example_ids=None):
         """The model contract's apply; ``dropout_rates`` (optional, f32[L] or a length-L sequence, may be
         traced) replaces the rates of the spec's L dropout layers, in order — a vmapped population of
-        members that differ only in their dropout rates (jaxml/tune/population.py)."""
+        members that differ only in their dropout rates (jaxml/tune/population.py). ``example_ids``
+        (optional int[batch], default arange(batch)): each example's index in the step's global batch; the
+        dropout layer at spec position i masks example b from (fold_in(key, i), example_ids[b]) alone
+        (layers.dropout_keep), so a batch split over devices trains as it does on one."""
         state = init_state() if state is None else state
         if dropout_rates is not None and len(dropout_rates) != n_dropout:
             raise ValueError(f"model {name}: dropout_rates has {len(dropout_rates)} entries, the spec has "
@@ -155,7 +159,7 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
             elif kind == "dropout":
                 rate = args[0] if dropout_rates is None else dropout_rates[d]
                 d += 1
-                x = layers.dropout(x, rate, train=train,
+                x = layers.dropout(x, rate, train=train, example_ids=example_ids,
                                    key=None if key is None else jax.random.fold_in(key, i))
             elif kind == "flatten":
                 x = layers.flatten(x)
@@ -167,4 +171,4 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         y = outs["out"] if list(outs) == ["out"] else outs
         return y, new_state
 
-    return Model(name=name, init=init, init_state=init_state, apply=apply, extras=("dropout_rates",))
+    return Model(name=name, init=init, init_state=init_state, apply=apply, extras=("dropout_rates", "example_ids"))

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxml import compile_cache
 from jaxml.naive_bayes import validate
 
 KINDS = ("multinomial", "bernoulli", "complement")
@@ -144,15 +145,35 @@ def token_joint_log_likelihood(params, token_ids, doc_ids, *, num_docs: int):
     term at most once per document, see ``EncodedCorpus.binarize``). Empty documents get ``b``.
     token_ids: [T] in [0, V); doc_ids: [T] in [0, num_docs)."""
     if not validate.traced(token_ids, doc_ids):
-        who = "token_joint_log_likelihood"
-        num_docs = validate.positive_int(num_docs, "num_docs", who, minimum=0)
-        v = np.shape(params["weight"])[1]
-        token_ids = validate.array(token_ids, "token_ids", who, ndim=1)
-        doc_ids = validate.array(doc_ids, "doc_ids", who, ndim=1)
-        validate.same_length(token_ids, doc_ids, "token_ids", "doc_ids", who)
-        validate.in_range(token_ids, 0, v, "token_ids", who, meaning=f"term ids of the model's {v} terms")
-        validate.in_range(doc_ids, 0, num_docs, "doc_ids", who, meaning=f"documents 0..{num_docs - 1}")
+        token_ids, doc_ids, num_docs = _check_stream(params, token_ids, doc_ids, num_docs,
+                                                     "token_joint_log_likelihood")
     return _token_joint_log_likelihood(params, token_ids, doc_ids, num_docs=num_docs)
+
+
+def _check_stream(params, token_ids, doc_ids, num_docs, who: str):
+    """Host-side checks of a token stream against the model's vocabulary: (token_ids, doc_ids, num_docs)."""
+    num_docs = validate.positive_int(num_docs, "num_docs", who, minimum=0)
+    v = np.shape(params["weight"])[1]
+    token_ids = validate.array(token_ids, "token_ids", who, ndim=1)
+    doc_ids = validate.array(doc_ids, "doc_ids", who, ndim=1)
+    validate.same_length(token_ids, doc_ids, "token_ids", "doc_ids", who)
+    validate.in_range(token_ids, 0, v, "token_ids", who, meaning=f"term ids of the model's {v} terms")
+    validate.in_range(doc_ids, 0, num_docs, "doc_ids", who, meaning=f"documents 0..{num_docs - 1}")
+    return token_ids, doc_ids, num_docs
+
+
+def token_scores_bucketed(params, token_ids, doc_ids, *, num_docs: int) -> np.ndarray:
+    """``token_joint_log_likelihood`` of host arrays as NumPy f[D, C], computed on streams padded to
+    ``compile_cache.bucket`` sizes (T tokens, D documents) so that corpora of about the same size share one
+    compiled program. Padding tokens name document ``D_b`` (out of range: segment_sum drops them), padding
+    documents are cut off on the host: the scores are those of the unpadded streams."""
+    token_ids, doc_ids, num_docs = _check_stream(params, token_ids, doc_ids, num_docs, "token_scores_bucketed")
+    tokens, docs = compile_cache.bucket(len(token_ids)), compile_cache.bucket(num_docs)
+    ids = np.zeros(tokens, np.int32)
+    ids[:len(token_ids)] = token_ids
+    owner = np.full(tokens, docs, np.int32)
+    owner[:len(doc_ids)] = doc_ids
+    return np.asarray(_token_joint_log_likelihood(params, ids, owner, num_docs=docs))[:num_docs]
 
 
 @functools.partial(jax.jit, static_argnames=("num_docs",))

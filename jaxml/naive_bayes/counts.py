@@ -27,6 +27,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from jaxml import compile_cache
 from jaxml.naive_bayes import validate
 from jaxml.parallel import DATA_AXIS, data_mesh
 
@@ -122,8 +123,9 @@ def partial_fit(counts, token_ids, token_labels, doc_labels, *, num_classes: int
     return new if counts is None else add_counts(counts, new)
 
 
-def _pad_to(x: np.ndarray, multiple: int, fill) -> np.ndarray:
-    pad = (-len(x)) % multiple
+def pad_to(x: np.ndarray, size: int, fill) -> np.ndarray:
+    """x[n] followed by size - n copies of ``fill`` (x itself when size = n)."""
+    pad = size - len(x)
     return np.concatenate([x, np.full(pad, fill, x.dtype)]) if pad else x
 
 
@@ -133,14 +135,17 @@ def count_tokens_sharded(token_ids, token_labels, doc_labels, *, num_classes: in
 
     Each device counts its shard, one ``lax.psum`` adds the ``[C, V]`` integer counts, so the
     result is identical (bit for bit) to the single-device count for any number of devices.
+    The token and document streams are padded (label -1: not counted) to ``compile_cache.bucket`` sizes, so
+    another corpus of about the same size reuses the compiled counter.
     """
     ids, tlab, dlab = (np.asarray(a) for a in check_token_stream(
         token_ids, token_labels, doc_labels, num_classes, vocab_size, "count_tokens_sharded"))
     mesh = data_mesh() if mesh is None else mesh
     n = mesh.shape[DATA_AXIS]
-    ids = _pad_to(ids, n, 0)
-    tlab = _pad_to(tlab, n, -1)
-    dlab = _pad_to(dlab, n, -1)
+    tokens, docs = compile_cache.bucket(len(ids), n), compile_cache.bucket(len(dlab), n)
+    ids = pad_to(ids, tokens, 0)
+    tlab = pad_to(tlab, tokens, -1)
+    dlab = pad_to(dlab, docs, -1)
     return _sharded_counter(mesh, num_classes, vocab_size)(ids, tlab, dlab)
 
 

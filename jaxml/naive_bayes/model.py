@@ -18,8 +18,9 @@ import os
 import jax
 import numpy as np
 
+from jaxml import compile_cache
 from jaxml.naive_bayes import text, validate
-from jaxml.naive_bayes.classifier import KINDS, fit_params, token_joint_log_likelihood
+from jaxml.naive_bayes.classifier import KINDS, fit_params, token_scores_bucketed
 from jaxml.naive_bayes.counts import check_class_counts, count_tokens_sharded
 
 
@@ -43,9 +44,9 @@ class TextNBModel:
         return enc.binarize() if self.binary else enc
 
     def scores_encoded(self, enc: text.EncodedCorpus) -> np.ndarray:
-        """f[D, C] joint log-likelihoods; a document with no known term scores the prior."""
-        return np.asarray(token_joint_log_likelihood(
-            self.params, enc.token_ids, enc.doc_ids(), num_docs=enc.num_docs))
+        """f[D, C] joint log-likelihoods; a document with no known term scores the prior. (Streams padded to
+        bucket sizes: ``classifier.token_scores_bucketed``.)"""
+        return token_scores_bucketed(self.params, enc.token_ids, enc.doc_ids(), num_docs=enc.num_docs)
 
     def scores(self, texts, progress: bool | None = None) -> np.ndarray:
         return self.scores_encoded(self.encode(texts, progress))
@@ -83,8 +84,10 @@ def fit_text_classifier(texts, labels, *, num_classes: int, class_names=None, ki
     """Fit on ``texts`` (str[D]) with ``labels`` (int[D] in ``0..num_classes-1``).
 
     ``kind="bernoulli"`` always binarises (presence); ``binary=True`` binarises the other kinds.
-    Warns (RuntimeWarning) for a class without training documents: it is never predicted.
+    Warns (RuntimeWarning) for a class without training documents: it is never predicted. The first call
+    switches on the persistent compilation cache (``jaxml.compile_cache``).
     """
+    compile_cache.enable()
     who = "fit_text_classifier"
     if kind not in KINDS:
         raise ValueError(f"unknown naive Bayes kind {kind!r}; expected one of {KINDS}")

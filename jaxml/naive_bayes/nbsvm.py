@@ -40,6 +40,7 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from jaxml import compile_cache
 from jaxml.naive_bayes import text
 from jaxml.naive_bayes.classifier import float_dtype
 from jaxml.naive_bayes.counts import check_class_counts, count_tokens
@@ -248,7 +249,9 @@ def fit_text_nbsvm(texts, labels, *, num_classes: int, class_names=None, alpha: 
                    max_size: int | None = None, mesh: jax.sharding.Mesh | None = None,
                    progress: bool | None = None) -> TextNBModel:
     """Tokenize -> n-gram vocabulary -> presence -> :func:`fit_nbsvm` -> a ``TextNBModel`` of kind ``nbsvm``
-    (same ``encode`` / ``scores`` / ``predict`` / ``save`` as the naive Bayes models)."""
+    (same ``encode`` / ``scores`` / ``predict`` / ``save`` as the naive Bayes models). The first call switches on
+    the persistent compilation cache (``jaxml.compile_cache``)."""
+    compile_cache.enable()
     labels = np.asarray(labels, np.int32)
     if labels.ndim != 1 or len(labels) != len(texts):
         raise ValueError(f"labels must be int[{len(texts)}] (one per text), got shape {labels.shape}")

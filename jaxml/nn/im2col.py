@@ -36,6 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxml import parallel
+
 # Target size of one chunk's patch matrix: a few MiB, small enough to stay in cache (chosen with bench/cnn_step.py).
 CHUNK_BYTES = 4 << 20
 # kh*kw*cin at or below this uses the shifted multiply-add forward instead of a matmul.
@@ -105,10 +107,22 @@ def _geometry(x, w, stride, pads):
     return kh, kw, cin, cout, n, h, wd, ho, wo, _chunk_size(n, bytes_per_image) if n else 1
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv(x: jax.Array, w: jax.Array, stride: int, pads: Pads) -> jax.Array:
     """Cross-correlation of x f32[n, h, w, cin] with w f32[kh, kw, cin, cout], zero padding ``pads``
-    ((top, bottom), (left, right)), no bias: f32[n, ho, wo, cout]."""
+    ((top, bottom), (left, right)), no bias: f32[n, ho, wo, cout].
+
+    Inside ``jax.shard_map`` the operands are first cast to vary over the same manual axes (``vary_alike``),
+    as JAX does implicitly for its own primitives: a custom VJP's cotangents must have their primal's type,
+    and dw (a sum over this device's examples) varies wherever x does. Differentiating the cast of an
+    invariant w then psums dw over those axes: the all-reduce of data parallelism.
+    """
+    x, w = parallel.vary_alike(x, w)
+    return _conv(x, w, stride, pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv(x: jax.Array, w: jax.Array, stride: int, pads: Pads) -> jax.Array:
+    """``conv`` on operands of one type (same varying manual axes), with the patch-matmul backward."""
     return _conv_fwd(x, w, stride, pads)[0]
 
 
@@ -149,8 +163,9 @@ def _conv_bwd(stride, pads, residuals, dy):
 
     if n == 0:
         return jnp.zeros_like(x), jnp.zeros_like(w)
-    dw_t, dx = _scan_chunks(body, jnp.zeros((cout, kh * kw * cin), w.dtype), (x, dy), chunk)
+    # zeros_like(w): the accumulator varies over w's manual axes, as the body's sums of per-device products do.
+    dw_t, dx = _scan_chunks(body, jnp.zeros_like(w, shape=(cout, kh * kw * cin)), (x, dy), chunk)
     return dx, dw_t.T.reshape(w.shape)
 
 
-conv.defvjp(_conv_fwd, _conv_bwd)
+_conv.defvjp(_conv_fwd, _conv_bwd)

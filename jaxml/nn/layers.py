@@ -5,6 +5,7 @@ conv kernels are HWIO f32[kh, kw, in, out].
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import jax
@@ -110,15 +111,59 @@ def flatten(x: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- dropout
-def dropout(x: jax.Array, rate, *, train: bool, key=None) -> jax.Array:
-    """Inverted dropout: in training keep each unit with probability 1 - rate and scale by 1/(1 - rate);
-    identity at evaluation. ``rate`` may be a traced scalar (vmapped hyperparameter populations)."""
+def _lowbias32(h: jax.Array) -> jax.Array:
+    """A bijective uint32 mixer (xorshift-multiply, constants from C. Wellons' hash prospector, bias ~0.17)."""
+    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
+    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
+    return h ^ (h >> 16)
+
+
+def dropout_keep(key, keep_prob, shape, example_ids=None) -> jax.Array:
+    """bool[shape] keep mask for a batch x f32[B, ...]: example b's mask depends only on (key, example_ids[b]).
+
+    With (k0, k1) = key_data(fold_in(key, example_ids[b])) (one threefry call per example) and u the row-major
+    index of a unit within the example, keep[b, u] = (H(u) >> 8) < ceil(keep_prob * 2^24) with
+    H(u) = lowbias32(lowbias32(u ^ k0) + k1): a 24-bit uniform below keep_prob, so P(keep) = keep_prob up to
+    2^-24. Why: the mask of an example is the same wherever it sits (1 device or N, any driver), and two
+    integer mixing rounds per unit cost a fraction of a threefry draw of the whole shape (bench/dropout_mask.py).
+    ``example_ids`` int[B] defaults to arange(B); ``keep_prob`` may be traced (vmapped populations).
+    """
+    shape = tuple(shape)
+    if len(shape) < 1:
+        raise ValueError("dropout needs a leading batch axis: x f32[batch, ...], got a scalar")
+    units = math.prod(shape[1:])
+    if units >= 2 ** 32:
+        raise ValueError(f"dropout: {units} units per example do not fit the uint32 unit counter (shape {shape})")
+    if example_ids is None:
+        example_ids = jnp.arange(shape[0], dtype=jnp.uint32)
+    elif jnp.shape(example_ids) != shape[:1]:
+        raise ValueError(f"dropout: example_ids must have shape ({shape[0]},) for x of shape {shape}, "
+                         f"got {jnp.shape(example_ids)}")
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.asarray(example_ids).astype(jnp.uint32))
+    words = jax.random.key_data(keys) if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) else keys
+    words = words.reshape(shape[0], -1).astype(jnp.uint32)      # [B, 2] (threefry), [B, 4] (rbg: often 2 x 2 alike)
+    k = [words[:, 0], words[:, 1 % words.shape[1]]]
+    for i in range(2, words.shape[1]):                           # mixed in, never xor-ed (equal words would cancel)
+        k[i % 2] = _lowbias32(k[i % 2] + words[:, i])
+    k0, k1 = k
+    per_example = (shape[0],) + (1,) * (len(shape) - 1)
+    u = lax.iota(jnp.uint32, units).reshape(shape[1:])
+    h = _lowbias32(_lowbias32(u ^ k0.reshape(per_example)) + k1.reshape(per_example))
+    threshold = jnp.ceil(jnp.asarray(keep_prob, jnp.float32) * 2.0 ** 24).astype(jnp.uint32)
+    return (h >> 8) < threshold
+
+
+def dropout(x: jax.Array, rate, *, train: bool, key=None, example_ids=None) -> jax.Array:
+    """Inverted dropout: in training keep each unit with probability 1 - rate and scale it by 1/(1 - rate);
+    identity at evaluation. x f32[batch, ...]; the mask of example b is a function of (key, example_ids[b])
+    alone (``dropout_keep``), so passing each example's index in the global batch makes training independent
+    of how the batch is split over devices. ``rate`` may be a traced scalar (vmapped hyperparameter populations)."""
     if not train:
         return x
     if key is None:
         raise ValueError("dropout in training mode needs a PRNG key (pass key=...)")
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+    keep = dropout_keep(key, 1.0 - rate, x.shape, example_ids)
+    return jnp.where(keep, x * (1.0 / (1.0 - rate)), 0.0).astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------- batch norm

@@ -11,7 +11,9 @@ reads ``active`` (bool[n_members]) each step.
 
 The gradient rule: under shard_map the step differentiates the psum-averaged loss (the gradient of
 replicated params then arrives reduced); under pmap each device differentiates its local mean loss and the
-gradients are ``lax.pmean``-ed.
+gradients are ``lax.pmean``-ed. Dropout masks follow each example's index in the global batch, not the device
+that holds it (``step.global_example_ids``), so every driver on any number of devices trains the same run, and
+a run resumed under another driver continues it.
 """
 from __future__ import annotations
 
@@ -113,7 +115,10 @@ class PmapDriver(SingleDevice):
         return jax.tree.map(lambda a: a[0], state)
 
     def from_saveable(self, state):
-        return jax.tree.map(lambda a: jax.numpy.stack([a] * self.n_local), state)
+        """One copy per local device, laid out as pmap's own outputs (a stack of restored arrays keeps their
+        sharding, which the pmapped step refuses): via the host, then a pmap that broadcasts it."""
+        host = jax.device_get(state)
+        return jax.pmap(lambda _, s: s, in_axes=(0, None))(jax.numpy.arange(self.n_local), host)
 
 
 def make(config, model, objective, optimizer):

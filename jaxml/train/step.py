@@ -7,6 +7,12 @@ function runs per device (inside ``jax.shard_map``): the loss and metrics are ``
 *before* differentiation, so the gradient of the replicated params is already the global one (the shard_map
 gradient rule; under pmap the gradients are pmean-ed instead). Metrics come back as sums and a count (``n``)
 so they can be accumulated across steps and devices exactly.
+
+Randomness: the step key is ``fold_in(key(seed), step)``; a model that takes ``example_ids`` (models/base.py; the
+MLP and CNN) also gets each example's index in the step's global batch, and draws example b's dropout mask from
+(step key, layer, that index) alone — so 1 device == N devices and every driver trains the same run, and a run
+resumed under another driver continues the same random stream. Other models get the key folded with the device
+index instead (distinct per-device masks, but layout-dependent).
 """
 from __future__ import annotations
 
@@ -56,10 +62,18 @@ def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, 
 class Hparams(NamedTuple):
     """What a train step may take per run rather than compile in: Python scalars for one run (constants of
     the program), or traced scalars for one member of a vmapped population (jaxml/tune/population.py)."""
-    seed: int | jax.Array                      # dropout keys: fold_in(key(seed), step)
+    seed: int | jax.Array                      # step key fold_in(key(seed), step): dropout masks
     l1: float | jax.Array | None = None        # None: the penalty is left out of the program
     l2: float | jax.Array | None = None
     dropout_rates: jax.Array | None = None     # f32[L]: replaces a layer spec's dropout rates (None: its own)
+
+
+def global_example_ids(batch_size: int, axis_name: str | None = None) -> jax.Array:
+    """int32[batch_size]: each local example's index in the step's global batch, d * n + arange(n) on device d
+    of ``axis_name`` (shard_map and pmap hold rows [d n, (d + 1) n) of the global batch on device d, processes
+    in order), arange(n) without one."""
+    ids = jnp.arange(batch_size, dtype=jnp.int32)
+    return ids if axis_name is None else ids + lax.axis_index(axis_name) * batch_size
 
 
 def make_train_step(model, objective, optimizer: optax.GradientTransformation, *, axis_name: str | None = None,
@@ -71,14 +85,18 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
     gradients are ``lax.pmean``-ed. The default (shard_map / single device) differentiates the
     already-averaged loss.
     """
+    per_example = "example_ids" in getattr(model, "extras", ())
+
     def train_step(state: TrainState, batch: dict, hp: Hparams):
         key = jax.random.fold_in(jax.random.key(hp.seed), state.step)
-        if axis_name is not None:
-            key = jax.random.fold_in(key, lax.axis_index(axis_name))
+        if axis_name is not None and not per_example:
+            key = jax.random.fold_in(key, lax.axis_index(axis_name))   # no example ids: masks differ per device
         mask = batch.get("mask")
         if mask is None:
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
-        extras = None if hp.dropout_rates is None else {"dropout_rates": hp.dropout_rates}
+        extras = {} if hp.dropout_rates is None else {"dropout_rates": hp.dropout_rates}
+        if per_example:
+            extras["example_ids"] = global_example_ids(batch["x"].shape[0], axis_name)
 
         def loss_fn(params):
             return step_loss(model, objective, params, state.model_state, batch, key, mask, l1=hp.l1, l2=hp.l2,

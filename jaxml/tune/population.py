@@ -16,8 +16,9 @@ the optax state through ``optax.inject_hyperparams``.
 Shapes: params, model state and optimizer state are stacked along a leading member axis
 (``w: f32[N, ...]``); ``Hparams`` fields are f32[N] / int32[N]; a batch is shared (``x: f32[B, ...]``)
 when all members share one seed and stacked (``x: f32[N, B, ...]``) otherwise. One jitted
-``jax.vmap`` of the train step trains all N, inside the one training loop (``jaxml.train.loop.run_loop``, with
-``PopulationDriver``); one vmapped eval step evaluates all N.
+``jax.vmap`` of the train step trains all N (a second build of it, compiled once a member stops, freezes the
+stopped ones), inside the one training loop (``jaxml.train.loop.run_loop``, with ``PopulationDriver``); one
+vmapped eval step evaluates all N.
 
 Not vmappable: anything that changes shapes (widths, batch size, whether a dropout layer exists)
 and anything that changes the optimizer's kind.
@@ -89,33 +90,63 @@ def set_lr(opt_state, lr):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": jnp.asarray(lr, jnp.float32)})
 
 
+# A program that runs once per member (the init) is compiled at LLVM -O1 on CPU: XLA:CPU spends most of the
+# init's compile time optimising threefry, and -O1 halves it. The bits are the same as the default build's
+# (integer hashing and IEEE float arithmetic, no fast-math; tests/test_population.py checks bit equality).
+_RUN_ONCE_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def _compile_run_once(fn, *example_args):
+    lowered = jax.jit(fn).lower(*example_args)
+    return lowered.compile(compiler_options=_RUN_ONCE_OPTIONS if jax.default_backend() == "cpu" else None)
+
+
 def init_population(model, optimizer, hp: Hparams) -> TrainState:
     """Stacked TrainState: member i's params from ``model.init(key(seed_i))``, its optimizer state holding
-    lr_i. The init is jitted once and called per member, then stacked (XLA compiles a vmapped threefry init
-    several times slower than the per-member one)."""
-    init = jax.jit(lambda seed: model.init(jax.random.key(seed)))
-    params = [init(s) for s in np.asarray(hp.seed)]
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
+    lr_i. The init is compiled once (at -O1 on CPU, see ``_RUN_ONCE_OPTIONS``) and called per member, then
+    stacked on the host (XLA compiles a vmapped threefry init several times slower than the per-member one)."""
+    seeds = np.asarray(hp.seed, np.int32)
+    init = _compile_run_once(lambda seed: model.init(jax.random.key(seed)), seeds[0])
+    params = jax.device_get([init(s) for s in seeds])
+    params = jax.tree.map(lambda *leaves: np.stack(leaves), *params)
 
     def rest(params, lr):
         return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), set_lr(optimizer.init(params), lr))
-    return jax.jit(jax.vmap(rest))(params, hp.lr)
+    lrs = np.asarray(hp.lr, np.float32)
+    return _compile_run_once(jax.vmap(rest), params, lrs)(params, lrs)
 
 
 def make_population_step(model, objective, optimizer, *, shared_batch: bool, use_l1: bool = True,
                          use_l2: bool = True):
-    """Jitted ``step(states, hp, batch, active[N]) -> (states, sums[N])``: ``jaxml.train.step.make_train_step``
+    """``step(states, hp, batch, active[N]) -> (states, sums[N])``: ``jaxml.train.step.make_train_step``
     vmapped over the members, with l1/l2/seed (and dropout rates, when ``hp.dropout`` is given) traced per
     member; ``batch`` unstacked when ``shared_batch``, else stacked along axis 0. An inactive member (stopped
-    early or diverged) keeps its state unchanged. ``states`` is donated."""
-    train_step = step_lib.make_train_step(model, objective, optimizer)
+    early or diverged) keeps its state unchanged. ``states`` is donated.
 
-    def member_step(state: TrainState, hp: Hparams, batch: dict, active):
-        new, sums = train_step(state, batch, step_lib.Hparams(hp.seed, hp.l1 if use_l1 else None,
-                                                               hp.l2 if use_l2 else None, hp.dropout))
+    Two jitted programs of the same vmapped step: while every member is active (``active`` is read on the
+    host), one without the freeze ``where(active, new, old)`` — that select keeps the old state alive next
+    to the new one, which costs XLA a copy of the stacked optimizer state and a second pass over it; once
+    a member stops, one with it (compiled then, on first use)."""
+    train_step = step_lib.make_train_step(model, objective, optimizer)
+    batch_axis = None if shared_batch else 0
+
+    def member_step(state: TrainState, hp: Hparams, batch: dict):
+        return train_step(state, batch, step_lib.Hparams(hp.seed, hp.l1 if use_l1 else None,
+                                                          hp.l2 if use_l2 else None, hp.dropout))
+
+    def frozen_member_step(state: TrainState, hp: Hparams, batch: dict, active):
+        new, sums = member_step(state, hp, batch)
         return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state), sums
 
-    return jax.jit(jax.vmap(member_step, in_axes=(0, 0, None if shared_batch else 0, 0)), donate_argnums=0)
+    all_active = jax.jit(jax.vmap(member_step, in_axes=(0, 0, batch_axis)), donate_argnums=0)
+    some_frozen = jax.jit(jax.vmap(frozen_member_step, in_axes=(0, 0, batch_axis, 0)), donate_argnums=0)
+
+    def step(states: TrainState, hp: Hparams, batch: dict, active):
+        if bool(np.all(np.asarray(active))):
+            return all_active(states, hp, batch)
+        return some_frozen(states, hp, batch, jnp.asarray(active))
+
+    return step
 
 
 def make_population_eval(model, objective):
@@ -135,7 +166,7 @@ class PopulationDriver:
         self.eval_step = make_population_eval(model, objective)
 
     def train_step(self, states, batch):
-        return self._step(states, self.hp, batch, jnp.asarray(self.active))
+        return self._step(states, self.hp, batch, self.active)
 
     def put(self, batch: dict) -> dict:
         return jax.device_put(batch)
