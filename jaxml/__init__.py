@@ -4,8 +4,13 @@ Models are pure functions with explicit parameters and state; one training loop 
 kernels (K-means, naive Bayes) shard over a device mesh. Main entry points:
 
 - ``jaxml.models.get(name, **kwargs)`` -> a ``Model`` with ``init(key)``, ``init_state()`` and
-  ``apply(params, x, state=, train=, key=) -> (y, state)``.
-- ``jaxml.train.train_and_evaluate(config, workdir)``: train, evaluate, checkpoint and resume one config.
+  ``apply(params, x, state=, train=, key=) -> (y, state)``; ``jaxml.models.summary(params)`` tabulates a pytree.
+- ``jaxml.train.fit(config, data={"train": (x, y), "test": ...}, workdir=None) -> Trained``: train on your
+  own arrays (or the config's dataset), in memory or in a workdir; ``Trained.params``, ``.history``, ``.final``,
+  ``.predict(x)``, ``.evaluate((x, y))``, ``.plot()``. Start from ``jaxml.train.base_config()``.
+- ``jaxml.train.train_and_evaluate(config, workdir=None)``: train, evaluate, checkpoint and resume one config.
+- A loop of your own: ``jaxml.train.init_state``, ``train_step_fn``, ``eval_fn``, ``predict_fn``;
+  ``jaxml.data.from_arrays`` serves batches as a pure function of (seed, step).
 - ``jaxml.tune``: hyperparameter search, vmapped populations, the learning-rate range test.
 - ``jaxml.kmeans.kmeans(x, k, ...)`` and ``jaxml.naive_bayes``: map-reduce kernels over a ``data`` mesh.
 - ``jaxml.data`` (dataset registry and pipeline), ``jaxml.nn`` (layers, activations, initializers),

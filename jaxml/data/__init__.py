@@ -3,12 +3,18 @@
 A builder reads its own fields of ``config.data`` and returns a training source (deterministic in
 (config.seed, step)), evaluation arrays per split and the input shape of one example. Tasks add
 theirs with ``register(name, builder)`` when their package (``jaxml.tasks.<task>``) is imported.
+Your own arrays: ``from_arrays({split: (x, y)}, batch_size=..., seed=...)`` (jaxml/data/arrays.py), which
+``jaxml.train.fit(config, data=...)`` trains on under ``config.data.name = "arrays"``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from jaxml.data import pipeline
+from jaxml.data.arrays import arrays_sha256, check_arrays, check_split, from_arrays
+
+__all__ = ["ARRAYS", "BUILDERS", "arrays_sha256", "build", "check_arrays", "check_split", "from_arrays",
+           "pipeline", "register"]
 
 BUILDERS: dict[str, Callable[..., pipeline.Splits]] = {}
 
@@ -24,3 +30,15 @@ def build(config) -> pipeline.Splits:
         raise ValueError(f"config.data.name: unknown dataset {name!r}; known: {sorted(BUILDERS)} (a task registers "
                          "its datasets when its package, e.g. jaxml.tasks.<name>, is imported)")
     return BUILDERS[name](config)
+
+
+ARRAYS = "arrays"   # config.data.name of a run on arrays given to jaxml.train.fit(config, data=...)
+
+
+def _arrays_given_to_fit(config) -> pipeline.Splits:
+    raise ValueError(f"config.data.name = {ARRAYS!r} names arrays passed to jaxml.train.fit(config, data={{split: "
+                     "(x, y)}}); there is nothing to build from the config alone: pass the arrays to fit, or set "
+                     "config.data.name to a registered dataset")
+
+
+register(ARRAYS, _arrays_given_to_fit)

@@ -64,6 +64,19 @@ def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np
         raise ValueError(f"cannot read image {path!r}: {e}") from None
 
 
+def thumbnail(pixels, size: tuple[int, int] = (200, 400)) -> np.ndarray:
+    """uint8[h', w', c] ``pixels`` (uint8[h, w, 3 | 4], an image already in memory, e.g.
+    ``sklearn.datasets.load_sample_image``) shrunk to fit ``size`` (w, h) keeping the aspect ratio, nearest
+    neighbour as ``load_pixels`` (so ``thumbnail(image) == load_pixels(its file)``); unchanged when it fits."""
+    from PIL import Image
+    rgb = np.asarray(pixels)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(f"thumbnail: pixels must be uint8[h, w, 3 | 4], got {rgb.dtype}{list(rgb.shape)}")
+    img = Image.fromarray(rgb, "RGBA" if rgb.shape[-1] == 4 else "RGB")
+    img.thumbnail(size, resample=Image.Resampling.NEAREST)
+    return np.asarray(img, dtype=np.uint8)
+
+
 def pixel_points(pixels) -> np.ndarray:
     """f32[m, 3] RGB points of ``pixels`` ([..., 3] RGB or [..., 4] RGBA, values in [0, 255]); RGBA pixels
     with alpha 0 are dropped. Non-finite or out-of-range values fail naming the first such pixel."""

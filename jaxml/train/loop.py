@@ -1,4 +1,4 @@
-"""``train_and_evaluate(config, workdir)``: the one training loop.
+"""``train_and_evaluate(config, workdir=None)``: the one training loop.
 
 It validates the config, builds data, model, objective, optax optimizer and driver, resumes from the
 latest checkpoint in ``<workdir>/checkpoints`` (the data position is the step itself — batches are a
@@ -7,7 +7,10 @@ the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluat
 (default: all but "test") every ``eval_every`` steps (default once per epoch) and every split at the end,
 checkpoints every ``checkpoint_every`` steps and at the end, stops early on a stalled eval metric, and
 refuses to checkpoint a non-finite loss: the run stops with ``FloatingPointError`` and the last good
-checkpoint stays intact. The final record in ``metrics.jsonl`` carries ``params_sha256``.
+checkpoint stays intact. The final record in ``metrics.jsonl`` carries ``params_sha256``. Without a workdir the
+run is in memory: the same steps and records, nothing written (no log file, checkpoint or report).
+``run_single`` is that run on given splits (``jaxml.train.fit`` passes the user's arrays), returning the trained
+state and the history too.
 
 ``run_loop`` is that loop over one or more ``periodic.Member`` runs; a vmapped population
 (jaxml/tune/population.py) trains through it with a population driver, and the same periodic pieces.
@@ -16,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 
-from jaxml import data, models
+from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
 from jaxml.train import drivers, objectives, optim, periodic
@@ -77,7 +80,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     def check_finite(step: int) -> None:
         """A single run stops at once, naming its last good checkpoint; a population member just stops."""
         failed = next((m.failure for m in members if m.failure is not None), None)
-        if failed is not None and checkpointer is not None:
+        if failed is not None and driver.n_members is None:
             raise FloatingPointError(f"{failed}; stopping. {last_good_text(checkpointer, last_good)}")
 
     def sync_running() -> None:
@@ -117,8 +120,10 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     return state, step
 
 
-def last_good_text(checkpointer: Checkpointer, last_good: int | None) -> str:
+def last_good_text(checkpointer: Checkpointer | None, last_good: int | None) -> str:
     """What a stopped run can resume from."""
+    if checkpointer is None:
+        return "The run had no workdir: nothing was saved; lower config.optimizer.lr or add config.optimizer.grad_clip."
     if last_good is None:
         return (f"No checkpoint has been written to {checkpointer.directory} yet; lower config.optimizer.lr or add "
                 "config.optimizer.grad_clip and start again.")
@@ -169,30 +174,51 @@ def finished_records(workdir: str, step: int, splits) -> dict:
     return final if any("params_sha256" in r for r in final.values()) else {}
 
 
-def train_and_evaluate(config, workdir: str, *, allow_config_change: Sequence[str] = ()) -> dict:
+def train_and_evaluate(config, workdir: str | None = None, *, allow_config_change: Sequence[str] = ()) -> dict:
     """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation.
 
     The workdir holds one run at a time (``<workdir>/LOCK``) and one config (``<workdir>/config.json``): resuming
     with another config fails listing the fields unless each is named in ``allow_config_change``. A finished run
-    run again says so and returns its final records without writing anything."""
+    run again says so and returns its final records without writing anything. ``workdir=None``: the same run in
+    memory, nothing written (``jaxml.train.fit`` also returns its parameters and history)."""
     config_lib.validate(config, num_devices=jax.device_count())
-    splits = data.build(config)
+    compile_cache.enable()
+    return run_single(config, data.build(config), workdir, allow_config_change=allow_config_change).final
+
+
+class Finished(NamedTuple):
+    """How ``run_single`` ended: the model, the host copy of the final ``TrainState``, {split: final record}, every
+    metric record of the run ({"step", "split", metric: value}) and the step it stopped at."""
+    model: Any
+    state: TrainState
+    final: dict
+    history: list
+    step: int
+
+
+def run_single(config, splits, workdir: str | None = None, *, allow_config_change: Sequence[str] = ()) -> Finished:
+    """Train the validated ``config`` on ``splits`` (a ``pipeline.Splits``) through ``run_loop``: in ``workdir``
+    (locked, its config checked, checkpointed and resumed as ``train_and_evaluate`` describes) or, with
+    ``workdir=None``, in memory without writing a file."""
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
+    if workdir is None:
+        return _train(config, None, splits, model)
     os.makedirs(workdir, exist_ok=True)
     with workdir_lib.WorkdirLock(workdir):
         workdir_lib.check_config(workdir, config, allow_config_change)
         return _train(config, workdir, splits, model)
 
 
-def _train(config, workdir: str, splits, model) -> dict:
+def _train(config, workdir: str | None, splits, model) -> Finished:
     num_steps = total_steps(config, splits.train.steps_per_epoch)
     optimizer = optim.make_optimizer(config.optimizer, num_steps)
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     state = driver.init(lambda: initial_state(config, model, optimizer))
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=int(config.train.keep_checkpoints))
+    ckpt = None if workdir is None else Checkpointer(os.path.join(workdir, "checkpoints"),
+                                                     max_to_keep=int(config.train.keep_checkpoints))
     member = None
     try:
-        saved, meta, latest = ckpt.restore_latest_good(driver.to_saveable(state))
+        saved, meta, latest = (None, {}, None) if ckpt is None else ckpt.restore_latest_good(driver.to_saveable(state))
         member = periodic.Member(config, workdir, meta=meta)
         if latest is not None:
             state = driver.from_saveable(saved)
@@ -200,7 +226,7 @@ def _train(config, workdir: str, splits, model) -> dict:
             if latest >= num_steps or member.stopped_early:
                 if final := finished_records(workdir, latest, splits):
                     print(f"jaxml: the run in {workdir} already finished at step {latest}; nothing to do")
-                    return final
+                    return Finished(model, driver.fetch(state), final, member.log.history(), latest)
         member.log.truncate_after(latest or 0)
         start = int(driver.fetch(state.step))
         state, step = run_loop(config, [member], driver, state, splits,
@@ -209,15 +235,17 @@ def _train(config, workdir: str, splits, model) -> dict:
         host_state = driver.fetch(state)
         if bad := non_finite_leaves(host_state):
             raise FloatingPointError(f"the state at step {step} is not finite ({', '.join(bad[:4])}). "
-                                     f"{last_good_text(ckpt, ckpt.latest_step())}")
+                                     f"{last_good_text(ckpt, None if ckpt is None else ckpt.latest_step())}")
         periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
                                [host_state.params])
-        if ckpt.latest_step() != step:
-            save_checkpoint(ckpt, step, driver, state, member.meta(), ckpt.latest_step(), host_state)
-        ckpt.close()
+        if ckpt is not None:
+            if ckpt.latest_step() != step:
+                save_checkpoint(ckpt, step, driver, state, member.meta(), ckpt.latest_step(), host_state)
+            ckpt.close()
         periodic.run_reports(member, model, host_state, splits)
-        return member.final
+        return Finished(model, host_state, member.final, member.log.history(), step)
     finally:
-        ckpt.close()
+        if ckpt is not None:
+            ckpt.close()
         if member is not None:
             member.log.close()                        # TensorBoard writers stop even when the run fails

@@ -1,7 +1,8 @@
 """Metric records to ``<workdir>/metrics.jsonl`` (one JSON object a line: step, split, metrics) and
 TensorBoard event files under ``<workdir>/tb/<split>``. Only process 0 writes. Each record is one ``write`` of
 one whole line to a file opened for appending, so a killed run leaves at most a torn last line, which
-``read_records`` drops with a warning."""
+``read_records`` drops with a warning. ``MetricsLog(None)`` writes no file: it keeps the records in memory (a run
+without a workdir); ``history()`` returns the records either way."""
 from __future__ import annotations
 
 import json
@@ -13,11 +14,19 @@ import jax
 
 
 class MetricsLog:
-    def __init__(self, workdir: str, *, tensorboard: bool = True):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        self.enabled = jax.process_index() == 0
-        self._tb_root = os.path.join(workdir, "tb") if tensorboard else None
+    def __init__(self, workdir: str | None, *, tensorboard: bool = True):
+        self.path = None if workdir is None else os.path.join(workdir, "metrics.jsonl")
+        self.enabled = workdir is not None and jax.process_index() == 0
+        self._tb_root = os.path.join(workdir, "tb") if tensorboard and workdir is not None else None
         self._tb = {}
+        self.memory: list[dict] | None = [] if workdir is None else None   # the records of a run without a workdir
+
+    def history(self) -> list[dict]:
+        """Every record of the run: ``metrics.jsonl`` (earlier sessions of a resumed run included), or the
+        in-memory records of a run without a workdir."""
+        if self.path is None:
+            return list(self.memory)
+        return read_records(os.path.dirname(self.path))
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (a resumed run rewrites what the killed run logged after its last
@@ -33,6 +42,8 @@ class MetricsLog:
     def write(self, step: int, split: str, values: dict) -> dict:
         record = {"step": int(step), "split": split}
         record.update({k: _json_value(v) for k, v in values.items()})
+        if self.memory is not None:
+            self.memory.append(record)
         if not self.enabled:
             return record
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -42,8 +53,7 @@ class MetricsLog:
             os.close(fd)
         if self._tb_root is not None:
             if split not in self._tb:
-                from tensorboardX import SummaryWriter
-                self._tb[split] = SummaryWriter(os.path.join(self._tb_root, split))
+                self._tb[split] = _summary_writer(os.path.join(self._tb_root, split))
             for k, v in record.items():
                 if k not in ("step", "split") and isinstance(v, float) and math.isfinite(v):
                     self._tb[split].add_scalar(k, v, int(step))
@@ -81,3 +91,18 @@ def read_records(workdir: str) -> list[dict]:
                 break
             raise ValueError(f"{path}:{i}: not a JSON record ({e}); fix or remove that line") from None
     return records
+
+
+def _summary_writer(logdir: str):
+    """A tensorboardX ``SummaryWriter``, imported on first use and with torch hidden while it imports: tensorboardX
+    imports torch when it is installed only to accept torch tensors (jaxml logs floats), which costs a CPU
+    process seconds of start-up."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None             # `import torch` raises ImportError; tensorboardX falls back
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return SummaryWriter(logdir)

@@ -69,9 +69,10 @@ class EarlyStopping:
 
 
 class Member:
-    """One run in a loop: its config, workdir, metrics log, early stopping and how it ended."""
+    """One run in a loop: its config, workdir, metrics log, early stopping and how it ended; ``workdir=None``:
+    a run in memory (its records in ``log.history()``, no file written)."""
 
-    def __init__(self, config, workdir: str, *, meta: dict | None = None, tensorboard: bool = True):
+    def __init__(self, config, workdir: str | None, *, meta: dict | None = None, tensorboard: bool = True):
         meta = meta or {}
         self.config, self.workdir = config, workdir
         self.log = MetricsLog(workdir, tensorboard=tensorboard)
@@ -172,7 +173,10 @@ def final_records(step: int, members: list[Member], driver, state, splits, batch
 
 
 def run_reports(member: Member, model, host_state, splits) -> None:
-    """The end-of-run reports ``member.config.reports`` names, into the member's workdir."""
+    """The end-of-run reports ``member.config.reports`` names, into the member's workdir (none without one:
+    reports write files)."""
+    if member.workdir is None:
+        return
     ctx = reports.Context(config=member.config, workdir=member.workdir, model=model, state=host_state,
                           splits=splits, final=member.final, log=member.log)
     for name in member.config.reports:

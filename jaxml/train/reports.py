@@ -44,12 +44,19 @@ def curves(ctx: Context) -> None:
     """``curves.png``: loss and accuracy (when logged) per step, train and every eval split."""
     if jax.process_index() != 0:
         return
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    records = read_records(ctx.workdir)
-    keys = [k for k in CURVE_METRICS if any(k in r for r in records)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    curves_figure(read_records(ctx.workdir)).savefig(os.path.join(ctx.workdir, "curves.png"), dpi=100)
+
+
+def curves_figure(records: list, metrics=None):
+    """A matplotlib ``Figure``: per metric (default: the ``CURVE_METRICS`` the records hold) value vs step, a line
+    per split, from metric records ({"step", "split", metric: value}). Built without pyplot, so it leaves the
+    backend alone; a notebook shows it inline when it is a cell's value."""
+    from matplotlib.figure import Figure
+    keys = list(metrics) if metrics else [k for k in CURVE_METRICS if any(k in r for r in records)]
+    if not keys:
+        raise ValueError(f"no metric to plot: none of {CURVE_METRICS} is in the records")
+    fig = Figure(figsize=(5 * len(keys), 3.6))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for split in dict.fromkeys(r["split"] for r in records):
             pts = [(r["step"], r[key]) for r in records if r["split"] == split and key in r]
@@ -57,19 +64,26 @@ def curves(ctx: Context) -> None:
                 ax.plot(*zip(*pts), marker="." if len(pts) < 50 else None, label=split)
         ax.set_xlabel("step"), ax.set_title(key), ax.legend(), ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(ctx.workdir, "curves.png"), dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def save_confusion_matrix(cm: np.ndarray, names, path: str, title: str) -> None:
     """Write the confusion matrix ``cm`` (int[k, k], rows true, columns predicted) as a PNG at ``path`` and as
     CSV beside it (same name, ``.csv``); every run that classifies (the loop, naive Bayes) shares it."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = len(names)
     np.savetxt(os.path.splitext(path)[0] + ".csv", cm, fmt="%d", delimiter=",")
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * n), max(3.6, 0.6 * n)))
+    confusion_figure(cm, names, title).savefig(path, dpi=100)
+
+
+def confusion_figure(cm: np.ndarray, names, title: str = "confusion matrix"):
+    """A matplotlib ``Figure`` of the confusion matrix ``cm`` (int[k, k], rows true, columns predicted), counts in
+    the cells; built without pyplot (a notebook shows it inline as a cell's value)."""
+    from matplotlib.figure import Figure
+    cm = np.asarray(cm)
+    n = len(names)
+    if cm.shape != (n, n):
+        raise ValueError(f"confusion matrix of shape {cm.shape} for {n} class names")
+    fig = Figure(figsize=(max(4.0, 0.7 * n), max(3.6, 0.6 * n)))
+    ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
     ax.set_yticks(range(n), names)
@@ -79,8 +93,7 @@ def save_confusion_matrix(cm: np.ndarray, names, path: str, title: str) -> None:
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title, fontsize=9)
     fig.colorbar(im), fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def confusion_matrix(ctx: Context) -> None:

@@ -127,11 +127,16 @@ def lr_range_test(config, *, min_lr: float = 1e-5, max_lr: float = 1.0, steps: i
 
 
 def plot(result: LRRangeResult, path: str, *, title: str = "LR range test") -> None:
-    """PNG of the raw and smoothed loss against lr (log axis), the suggestion marked."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """PNG of ``figure(result)`` at ``path``."""
+    figure(result, title=title).savefig(path, dpi=100)
+
+
+def figure(result: LRRangeResult, *, title: str = "LR range test"):
+    """A matplotlib ``Figure`` of the raw and smoothed loss against lr (log axis), the suggestion marked; built
+    without pyplot (a notebook shows it inline as a cell's value)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(result.lrs, result.losses, color="0.75", lw=1, label="loss")
     ax.plot(result.lrs, result.smoothed, color="C0", lw=2, label="smoothed")
     i = int(np.argmin(np.abs(result.lrs - result.suggested_lr)))
@@ -145,8 +150,7 @@ def plot(result: LRRangeResult, path: str, *, title: str = "LR range test") -> N
         ax.set_ylim(min(finite.min(), result.losses.min()) * 0.95 if finite.min() > 0 else None, top)
     ax.grid(alpha=0.3, which="both"), ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def to_json(result: LRRangeResult, path: str, **extra) -> None:
