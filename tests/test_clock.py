@@ -173,6 +173,7 @@ def test_twelve_oclock_marker_is_distinct_from_ticks():
     ("lines12", True, False, False), ("lines60", True, False, True), ("dots12", True, False, False),
     ("dots60", True, False, True), ("lines4", True, True, False), ("none", False, False, False),
     ("bars12", True, False, False), ("squares12", True, False, False)])
+@pytest.mark.slow
 def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
     img = canonical(6, 30, dataclasses.replace(C.CANONICAL_STYLE, tick_styles=(ticks,)))
     tick_out = R - 0.03 * R - 0.03 * R
@@ -190,6 +191,7 @@ def test_tick_styles(ticks, hour_ticks, three_only, minute_ticks):
 
 @pytest.mark.parametrize("shape,tip_over_base", [("rect", 1.0), ("rounded", 1.0), ("tapered", 0.3),
                                                 ("flared", 1.5), ("lancet", 0.6)])
+@pytest.mark.slow
 def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
     img = canonical(3, 0, dataclasses.replace(C.CANONICAL_STYLE, hand_shapes=(shape,)))
     # Minute hand straight up (0.8 R long): inked width across it near the base and near the tip.
@@ -202,6 +204,7 @@ def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
     assert tip / base == pytest.approx(tip_over_base, rel=0.2), (base, tip)
 
 
+@pytest.mark.slow
 def test_sampled_params_respect_style_and_heldout_is_disjoint():
     keys = jax.random.split(jax.random.key(0), 400)
     for style in (C.TRAIN_STYLE, C.HELDOUT_STYLE):
@@ -285,6 +288,7 @@ def test_detrend_standardize_is_the_least_squares_residual_and_blind_to_contrast
 
 # ---------------------------------------------------------------- datasets and files
 
+@pytest.mark.slow
 def test_clock_dataset_deterministic_prefix_and_splits_differ():
     a = C.clock_dataset(5, 12, C.TRAIN_STYLE, "train")
     b = C.clock_dataset(5, 300, C.TRAIN_STYLE, "train")  # two chunks
@@ -303,6 +307,7 @@ def test_clock_dataset_deterministic_prefix_and_splits_differ():
         C.clock_dataset(5, 3, split="valid")
 
 
+@pytest.mark.slow
 def test_write_npy_dataset_round_trips(tmp_path):
     paths = C.write_npy_dataset(str(tmp_path), seed=2, n=20, test_fraction=0.25, heldout_n=3)
     assert sorted(os.path.basename(p) for p in paths.values()) == sorted(
@@ -363,3 +368,14 @@ def test_clock_metrics_per_example_against_brute_force():
     assert abs(err.mean() - 180.0) < 15.0
     with pytest.raises(ValueError, match="same shape"):
         cm.clock_error_minutes(jnp.zeros(3), jnp.zeros(3), jnp.zeros(4), jnp.zeros(4))
+
+
+def test_wide_style_fields_are_validated_and_plain_styles_are_not_extended():
+    assert not C.TRAIN_STYLE.extended and not C.CANONICAL_STYLE.extended and C.WIDE_STYLE.extended
+    assert dataclasses.replace(C.TRAIN_STYLE, second_hand_prob=0.1).extended
+    for field, bad, match in (("upright_prob", 1.5, "probability"), ("clutter", 2.0, "clutter must be an int"),
+                              ("marker_probs", (0.7, 0.6), "sum <= 1"), ("aspect", (0.3, 1.0), "aspect"),
+                              ("tone_gamma", (0.1, 1.0), "tone_gamma")):
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(C.WIDE_STYLE, **{field: bad})
+    assert C.ClockStyle.from_dict(dataclasses.asdict(C.WIDE_STYLE)) == C.WIDE_STYLE   # a config round trip

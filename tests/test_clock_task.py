@@ -17,6 +17,9 @@ from jaxml import data
 from jaxml.cli.common import load_config
 from jaxml.data import filters
 from jaxml.tasks import clock
+from jaxml.tasks.clock import builder as _builder  # noqa: F401  (clock.builder, clock.report: submodules)
+from jaxml.tasks.clock import independent as _independent  # noqa: F401
+from jaxml.tasks.clock import report as _report  # noqa: F401
 from jaxml.train import config as config_lib
 from jaxml.train import objectives, reports
 from jaxml.train.loop import build_model, train_and_evaluate
@@ -207,6 +210,7 @@ def test_clock_config_arguments():
         _clock_config("heads,periodic")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preblur_sigma", [0.0, 1.25])
 def test_training_batches_are_render_then_preprocess(preblur_sigma):
     """build_data's on-the-fly batches (rendered and preprocessed as two compiled programs) equal the rendered
@@ -224,3 +228,53 @@ def test_training_batches_are_render_then_preprocess(preblur_sigma):
     want = clock.preprocess(c)(np.asarray(images, np.float32)[..., None] / 255.0)
     np.testing.assert_allclose(got["x"], want, atol=1e-4)
     assert got["x"].shape == (c.data.batch_size, 150, 150, 1)
+
+
+@pytest.mark.slow
+def test_prediction_grid_shows_the_rendered_pixels_of_the_model_inputs(tmp_path, monkeypatch):
+    """clock_predictions draws the clocks as rendered (uint8, before the pre-blur and detrending), the very
+    clocks whose preprocessed inputs the run's "test" split holds, then independent ones; and the grid refuses
+    normalised inputs (they used to wrap around in a uint8 cast)."""
+    c = _clock_config("quick")
+    c.data.test_size = 8
+    splits = clock.build_data(c)
+    seen = {}
+    monkeypatch.setattr(clock.report, "save_sample_grid", lambda path, images, *a, **k: seen.update(
+        path=path, images=images, captions=k["captions"]))
+    monkeypatch.setattr(reports, "predict", lambda ctx, x: {"abs_angles": np.zeros((len(x), 6), np.float32)})
+    ctx = reports.Context(c, str(tmp_path), None, None, splits, {}, None)
+    clock.sample_grid_report(ctx)
+    rendered = np.asarray(clock.render_batch(jax.random.fold_in(jax.random.key(0), 1), 8, clock.TRAIN_STYLE)[0])
+    assert seen["images"].dtype == np.uint8 and seen["images"].shape == (20, 150, 150)
+    np.testing.assert_array_equal(seen["images"][:8], rendered)           # the test stream's pixels
+    indep = clock.independent.independent_set(clock.builder.INDEPENDENT_SEED, 6, "upright")["images"]
+    np.testing.assert_array_equal(seen["images"][14:], indep)
+    assert seen["captions"][:8] == ["test"] * 8 and seen["captions"][14] == "independent upright"
+    grid = clock.report.grid_clocks(c, 8, 0)
+    np.testing.assert_allclose(grid["x"], splits.eval["test"]["x"], atol=1e-5)  # what the model was given
+    with pytest.raises(ValueError, match="not the normalised model inputs"):
+        clock.save_sample_grid(str(tmp_path / "bad.png"), splits.eval["test"]["x"], grid["hour"], grid["minute"])
+
+
+@pytest.mark.slow
+def test_wide_config_trains_on_the_wide_style():
+    """configs/clock.py:wide renders its batches from WIDE_STYLE (its labels: the rendered rotations, upright
+    ones within 8 degrees of 0) and scores one view; the default style draws none of the wider vocabulary."""
+    c = _clock_config("wide,quick")
+    assert c.model.test_views == 1 and clock.train_style(c) == clock.WIDE_STYLE
+    assert clock.WIDE_STYLE.extended and not clock.TRAIN_STYLE.extended and not clock.HELDOUT_STYLE.extended
+    assert not set(clock.WIDE_STYLE.tick_styles) & set(clock.HELDOUT_STYLE.tick_styles)
+    assert not set(clock.WIDE_STYLE.hand_shapes) & set(clock.HELDOUT_STYLE.hand_shapes)
+    c.data.test_size = 8
+    got = clock.build_data(c).train.batch(3)
+    key = jax.random.fold_in(jax.random.key(c.seed), 3)
+    images, hour, _ = clock.render_batch(key, c.data.batch_size, clock.WIDE_STYLE)
+    np.testing.assert_array_equal(got["hour"], hour)
+    np.testing.assert_array_equal(got["rotation"], clock.rotations(key, c.data.batch_size, clock.WIDE_STYLE))
+    p = jax.jit(jax.vmap(lambda k: clock.sample_clock_params(k, clock.WIDE_STYLE)))(
+        jax.random.split(jax.random.key(1), 500))
+    up, rot = np.asarray(p["upright"]), np.degrees(np.asarray(p["rotation"]))
+    assert 0.3 < up.mean() < 0.5
+    assert np.all(np.minimum(rot[up], 360 - rot[up]) <= 8.0)
+    cue = np.asarray(p["numerals"]) | (np.asarray(p["marker_kind"]) != 2)
+    assert np.all(cue[~up]) and not np.all(cue[up])           # a turned face always shows where 12 is

@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxml.data import pipeline
 from jaxml.tasks.clock.dataset import clock_dataset
+from jaxml.tasks.clock.independent import independent_set
 from jaxml.tasks.clock.preprocessing import preprocess
 from jaxml.tasks.clock.render import render_batch, rotations
 from jaxml.tasks.clock.styles import CANVAS, HELDOUT_STYLE, TRAIN_STYLE, ClockStyle
@@ -24,12 +25,28 @@ def train_style(config) -> ClockStyle:
     return ClockStyle.from_dict(d.train_style.to_dict()) if d.get("train_style") else TRAIN_STYLE
 
 
-def rendered_arrays(config, style: ClockStyle, split: str, n: int | None = None) -> dict:
+def raw_arrays(config, style: ClockStyle, split: str, n: int | None = None) -> dict:
     """``n`` (default ``data.test_size``) rendered clocks of ``style`` from the ``split`` stream of the run's
-    data seed, preprocessed as the run's inputs: {"x", "hour", "minute", "rotation"}."""
+    data seed as rendered (x = pixels / 255, f32[n, 150, 150, 1]): {"x", "hour", "minute", "rotation"}."""
     d = config.data
-    arrays = clock_dataset(d.get("data_seed", 0), int(d.test_size if n is None else n), style, split)
+    return clock_dataset(d.get("data_seed", 0), int(d.test_size if n is None else n), style, split)
+
+
+def rendered_arrays(config, style: ClockStyle, split: str, n: int | None = None) -> dict:
+    """:func:`raw_arrays` preprocessed as the run's inputs: {"x", "hour", "minute", "rotation"}."""
+    arrays = raw_arrays(config, style, split, n)
     return {**arrays, "x": np.asarray(preprocess(config)(arrays["x"]))}
+
+
+INDEPENDENT_SEED = 20  # the independent renderer's evaluation seed (issue 20); never a training stream
+
+
+def independent_arrays(config, which: str, n: int, seed: int = INDEPENDENT_SEED) -> dict:
+    """``n`` clocks of the independent renderer's set ``which`` ("turned" / "upright"; independent.py),
+    preprocessed as the run's inputs: {"x", "hour", "minute", "rotation", "images" (uint8, as drawn)}."""
+    s = independent_set(seed, n, which)
+    x = np.asarray(preprocess(config)(s["images"].astype(np.float32)[..., None] / 255.0))
+    return {"x": x, "hour": s["hour"], "minute": s["minute"], "rotation": s["rotation"], "images": s["images"]}
 
 
 def build_data(config) -> pipeline.Splits:

@@ -22,6 +22,11 @@ is applied analytically by widening every edge to ``w = sqrt(0.75^2 + (0.75 sqrt
 (the slope of a blurred step), which costs nothing per pixel (XLA fuses a convolution into the
 drawing that precedes it and redraws the clock once per tap). Then a lighting gradient,
 a contrast change and Gaussian-like noise are applied and the image is quantised to uint8.
+
+An extended style (``style.extended``, e.g. styles.WIDE_STYLE; static) also squashes the clock frame along a
+random axis (``q = S^-1 p``), shows 12 o'clock by a triangle, a long bar or nothing (the 12 tick then drawn),
+adds numeral-like glyph blocks by the same angular repetition (:func:`_glyphs`), a second hand, background
+gratings and clutter and a tone curve. A plain style traces none of it: its images are unchanged bit for bit.
 """
 from __future__ import annotations
 
@@ -112,16 +117,51 @@ def _multiple_of(k, n):
     return jnp.abs(k - n * jnp.round(k * (1.0 / n))) < 0.5
 
 
-def _ticks(r, phi, n, r_out, length, half_width, rounding, skip_every, keep_every=1):
+def _ticks(r, phi, n, r_out, length, half_width, rounding, skip_every, keep_every=1, show_twelve=None):
     """Signed distance to n radial ticks ending at radius r_out, by angular repetition; ticks
     with index % skip_every == 0 are left out (the 12-o'clock slot, or the hour slots), and so
-    are those with index % keep_every != 0 (keep_every may be traced: 3 keeps 3, 6 and 9)."""
+    are those with index % keep_every != 0 (keep_every may be traced: 3 keeps 3, 6 and 9). A traced
+    bool ``show_twelve`` keeps the 12-o'clock tick (a face with no marker there)."""
     step = 2 * math.pi / n
     k = jnp.round(phi * (1.0 / step))
     sin_d, cos_d = _small_sincos(phi - k * step)
     d = _box(r * cos_d, r * sin_d, r_out - 0.5 * length, 0.5 * length, half_width, rounding)
-    hidden = _multiple_of(k, skip_every) | ~_multiple_of(k, keep_every)
+    skipped = _multiple_of(k, skip_every)
+    if show_twelve is not None:
+        skipped = skipped & ~(show_twelve & (k == 0))
+    hidden = skipped | ~_multiple_of(k, keep_every)
     return jnp.where(hidden, 1e3, d)
+
+
+# Sine and cosine of the 13 hour slots k = -6..6 (k * 30 degrees), looked up instead of computed per pixel.
+_HOUR_SIN = np.sin(np.deg2rad(30.0 * np.arange(-6, 7))).astype(np.float32)
+_HOUR_COS = np.cos(np.deg2rad(30.0 * np.arange(-6, 7))).astype(np.float32)
+
+
+def _glyphs(qx, qy, phi, r_num, size, seed):
+    """Signed distance to numeral-like glyph blocks, upright in the clock frame, one per hour at radius r_num:
+    two characters at 10, 11 and 12, one elsewhere (the width of a written hour). Each character, size px
+    tall and 0.6 size wide, is a ring, a bar or a hook (a bar with a top stroke), picked per image and
+    character by hashing (seed, hour, position): a coarse stand-in for digits, not a font."""
+    k = jnp.round(phi * (6.0 / math.pi))                         # hour slot -6..6 (0 = 12 o'clock)
+    idx = (k + 6).astype(jnp.int32)
+    gx, gy = r_num * jnp.asarray(_HOUR_SIN)[idx], r_num * jnp.asarray(_HOUR_COS)[idx]
+    lx, ly = qx - gx, qy - gy
+    hour = jnp.mod(k, 12.0)
+    two = (hour == 0) | (hour >= 10)
+    half_h, cw = 0.5 * size, 0.6 * size
+    stroke = jnp.maximum(0.07 * size, 0.6)                       # half-width of a stroke
+    d = jnp.full(qx.shape, 1e3, jnp.float32)
+    for j in (0, 1):
+        cx = jnp.where(two, (j - 0.5) * 1.25 * cw, 0.0)
+        kind = _fmix32(seed ^ (hour.astype(jnp.uint32) * jnp.uint32(2654435761)) ^ jnp.uint32(97 * (j + 1))) % 3
+        x = lx - cx
+        ring = jnp.abs(_box(ly, x, 0.0, half_h - stroke, 0.5 * cw - stroke, 0.35 * cw)) - stroke
+        bar = _box(ly, x, 0.0, half_h, stroke, 0.0)
+        hook = jnp.minimum(bar, _box(x, ly - half_h + stroke, 0.0, 0.5 * cw, stroke, 0.0))
+        dj = jnp.where(kind == 0, ring, jnp.where(kind == 1, bar, hook))
+        d = jnp.minimum(d, dj if j == 0 else jnp.where(two, dj, 1e3))
+    return d
 
 
 def _triangle(x, y, half_base, height):
@@ -143,6 +183,11 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     ax = jnp.arange(CANVAS, dtype=jnp.float32) - (CANVAS - 1) / 2.0
     px = ax[None, :] - params["off_x"]            # x right
     py = -ax[:, None] - params["off_y"]           # y up
+    extended = style.extended                     # static: the wider vocabulary (styles.WIDE_STYLE)
+    if extended:  # squash by aspect along a random axis e1 = (cos a, sin a): p = S q, q = S^-1 p
+        ca, sa = jnp.cos(params["aspect_angle"]), jnp.sin(params["aspect_angle"])
+        t1, t2 = ca * px + sa * py, (-sa * px + ca * py) / params["aspect"]
+        px, py = ca * t1 - sa * t2, sa * t1 + ca * t2
     cr, sr = jnp.cos(params["rotation"]), jnp.sin(params["rotation"])
     qx, qy = cr * px - sr * py, sr * px + cr * py  # clock frame
     r = jnp.sqrt(qx * qx + qy * qy)
@@ -164,7 +209,8 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
         dots, 2.5, jnp.where(squares, 2.2, jnp.where(is_style("bars12"), 2.0, 1.0)))
     tick_len = jnp.where(dots | squares, 2 * tick_hw, params["tick_len"])
     major = _ticks(r, phi, 12, tick_out, tick_len, tick_hw, jnp.where(dots, tick_hw, 0.0), 12,
-                   jnp.where(is_style("lines4"), 3.0, 1.0))
+                   jnp.where(is_style("lines4"), 3.0, 1.0),
+                   show_twelve=(params["marker_kind"] == 2) if extended else None)
     ink = jnp.maximum(ink, jnp.where(is_style("none"), 0.0, _coverage(major, w)))
     if {"lines60", "dots60"} & set(style.tick_styles):  # static: minute ticks traced only when drawn
         minor_dots = is_style("dots60")
@@ -176,6 +222,14 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
         ink = jnp.maximum(ink, jnp.where(is_style("lines60", "dots60"), _coverage(minor, w), 0.0))
     marker = _triangle(qx, qy - (tick_out - params["marker_len"]), 0.5 * params["marker_width"],
                        params["marker_len"])
+    if extended:  # a triangle, a long bar or nothing at 12; numeral-like glyphs inside the ticks
+        bar_len = 2.2 * params["tick_len"]
+        bar = _box(qy, qx, tick_out - 0.5 * bar_len, 0.5 * bar_len, jnp.maximum(1.6 * tick_hw, 1.2), 0.0)
+        kind = params["marker_kind"]
+        marker = jnp.where(kind == 0, marker, jnp.where(kind == 1, bar, 1e3))
+        r_num = tick_out - params["tick_len"] - 0.75 * params["glyph_size"] - 0.03 * R
+        glyphs = _glyphs(qx, qy, phi, r_num, params["glyph_size"], params["glyph_seed"])
+        ink = jnp.maximum(ink, jnp.where(params["numerals"], _coverage(glyphs, w), 0.0))
     ink = jnp.maximum(ink, _coverage(marker, w))
 
     taper, rounding = jnp.asarray(_HAND_SHAPE_TABLE)[params["hand_shape"]]
@@ -189,12 +243,40 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     hands = jnp.minimum(hands, r - 0.7 * hour_w)   # centre cap
     ink = jnp.maximum(ink, _coverage(hands, w))
 
-    img = params["background"] + (params["face"] - params["background"]) * _coverage(r - R, w)
+    background = _background(params, ax, w, style) if extended else params["background"]
+    img = background + (params["face"] - background) * _coverage(r - R, w)
     img = img + (params["ink"] - img) * ink
+    if extended:  # a thin second hand in its own grey: a distractor
+        second = _hand(qx, qy, params["second_angle"], params["second_len"], jnp.maximum(0.015 * R, 1.0),
+                       0.2 * R, 0.0, 0.0)
+        img = img + (params["second_level"] - img) * jnp.where(params["second"], _coverage(second, w), 0.0)
     ga = params["grad_angle"]
     ramp = (jnp.cos(ga) * ax[None, :] + jnp.sin(ga) * ax[:, None]) / _HALF
     img = img * (1.0 + params["gradient"] * ramp)
-    return 0.5 + params["contrast"] * (img - 0.5)
+    img = 0.5 + params["contrast"] * (img - 0.5)
+    if extended:
+        img = jnp.clip(img, 0.0, 1.0) ** params["gamma"]
+    return img
+
+
+def _background(params, ax, w, style: ClockStyle):
+    """The wider vocabulary's background f32[150, 150]: its grey level plus two gratings of amplitude
+    ``texture`` and ``style.clutter`` random bars, boxes and discs (what stands behind a clock in a room)."""
+    x, y = ax[None, :], -ax[:, None]
+    bg = jnp.full((CANVAS, CANVAS), params["background"], jnp.float32)
+    for i in range(2):
+        a = params["tex_angles"][i]
+        bg = bg + 0.5 * params["texture"] * jnp.sin(
+            params["tex_freqs"][i] * (jnp.cos(a) * x + jnp.sin(a) * y) + params["tex_phases"][i])
+    for i in range(style.clutter):
+        cx, cy, a, b, ang, level, kind = (params["clutter"][i, j] for j in range(7))
+        cx, cy = (cx - 0.5) * CANVAS, (cy - 0.5) * CANVAS
+        half_a, half_b = 3.0 + 35.0 * a, 1.0 + 15.0 * b
+        c, s_ = jnp.cos(np.pi * ang), jnp.sin(np.pi * ang)
+        t, s = c * (x - cx) + s_ * (y - cy), -s_ * (x - cx) + c * (y - cy)
+        d = jnp.where(kind < 0.6, _box(t, s, 0.0, half_a, half_b, 0.0), jnp.sqrt(t * t + s * s) - half_b - 2.0)
+        bg = bg + (level - bg) * _coverage(d, w)
+    return bg
 
 
 def _fmix32(h):

@@ -5,7 +5,10 @@ allowed discrete choices (tick style, hand shape). It is static (hashable) under
 ``HELDOUT_STYLE`` have *disjoint* tick styles (lines, bars, squares or none / round dots), hand shapes
 (rectangular, rounded, flared, lancet / sharply tapered), lighting gradient and contrast ranges, and heavier
 blur/noise in the held-out set, so a model trained on the first can be scored on clock designs it never saw.
-``CANONICAL_STYLE`` is an upright, centred, noiseless clock for tests. :func:`sample_clock_params` draws one
+``WIDE_STYLE`` adds a wider vocabulary (upright faces, numeral-like glyphs, a bar or no 12-o'clock mark,
+second hands, clutter, dark and squashed faces; fields ``upright_prob`` .. ``tone_gamma``, drawn from their own
+key so a plain style's draws are unchanged). ``CANONICAL_STYLE`` is an upright, centred, noiseless clock for
+tests. :func:`sample_clock_params` draws one
 image's parameters (lengths in pixels of the ``CANVAS`` x ``CANVAS`` image) from a style.
 """
 from __future__ import annotations
@@ -53,11 +56,38 @@ class ClockStyle:
     contrast: tuple[float, float] = (0.75, 1.0)        # scale about grey 0.5
     blur_sigma: tuple[float, float] = (0.0, 0.9)       # pixels
     noise_std: tuple[float, float] = (0.0, 0.03)
+    # The wider vocabulary (WIDE_STYLE); the defaults draw none of it, and then the renderer traces none of it
+    # (a default clock is the same image, bit for bit, as before these fields existed).
+    upright_prob: float = 0.0                          # P(rotation drawn from upright_deg instead)
+    upright_deg: tuple[float, float] = (-8.0, 8.0)
+    marker_probs: tuple[float, float] = (1.0, 0.0)     # P(12-o'clock triangle), P(long bar at 12); else none
+    numeral_prob: float = 0.0                          # P(numeral-like glyph blocks at the 12 hours)
+    second_hand_prob: float = 0.0                      # P(a thin second hand at a random angle: a distractor)
+    invert_prob: float = 0.0                           # P(dark face, light ink)
+    clutter: int = 0                                   # random bars/blobs drawn behind the face (static count)
+    texture: tuple[float, float] = (0.0, 0.0)          # amplitude of two gratings on the background
+    aspect: tuple[float, float] = (1.0, 1.0)           # squash along a random axis (the face becomes an ellipse)
+    tone_gamma: tuple[float, float] = (1.0, 1.0)       # pixel tone curve y = x ** gamma (augmentation)
+
+    @property
+    def extended(self) -> bool:
+        """Whether any of the wider vocabulary is drawn (static: the renderer traces it only then)."""
+        return self != dataclasses.replace(self, **_PLAIN_EXTRAS)
 
     def __post_init__(self):
+        for name in ("upright_prob", "numeral_prob", "second_hand_prob", "invert_prob"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"ClockStyle.{name} must be a probability in [0, 1], got {v!r}")
+        if not isinstance(self.clutter, int) or isinstance(self.clutter, bool) or not 0 <= self.clutter <= 8:
+            raise ValueError(f"ClockStyle.clutter must be an int in 0..8, got {self.clutter!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("offset_frac", "hand_shapes", "tick_styles"):
+            if f.name in ("offset_frac", "hand_shapes", "tick_styles", "clutter") or f.name in _PROBS:
+                continue
+            if f.name == "marker_probs":  # two probabilities, not a range
+                if not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, numbers.Real) for x in v)):
+                    raise ValueError(f"ClockStyle.marker_probs must be a tuple (P(triangle), P(bar)), got {v!r}")
                 continue
             if (not isinstance(v, tuple) or len(v) != 2 or v[0] > v[1]
                     or not all(isinstance(x, numbers.Real) for x in v)):
@@ -75,6 +105,11 @@ class ClockStyle:
             (0.0 <= self.blur_sigma[0] and self.blur_sigma[1] <= 1.5, "blur_sigma must lie in [0, 1.5] px"),
             (self.noise_std[0] >= 0.0, "noise_std must be >= 0"),
             (self.contrast[0] > 0.0, "contrast must be > 0"),
+            (self.marker_probs[0] >= 0 and self.marker_probs[1] >= 0 and sum(self.marker_probs) <= 1.0,
+             "marker_probs (P(triangle), P(bar)) must be >= 0 with a sum <= 1"),
+            (0.5 <= self.aspect[0] and self.aspect[1] <= 1.0, "aspect must lie in [0.5, 1]"),
+            (0.2 <= self.tone_gamma[0] and self.tone_gamma[1] <= 5.0, "tone_gamma must lie in [0.2, 5]"),
+            (self.texture[0] >= 0.0, "texture must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -90,6 +125,10 @@ class ClockStyle:
         return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()})
 
 
+_PROBS = ("upright_prob", "numeral_prob", "second_hand_prob", "invert_prob")
+_PLAIN_EXTRAS = {"upright_prob": 0.0, "marker_probs": (1.0, 0.0), "numeral_prob": 0.0, "second_hand_prob": 0.0,
+                 "invert_prob": 0.0, "clutter": 0, "texture": (0.0, 0.0), "aspect": (1.0, 1.0),
+                 "tone_gamma": (1.0, 1.0)}
 TRAIN_STYLE = ClockStyle()
 # Held out from TRAIN_STYLE: round dot ticks, 12 or 60 (train: line ticks, 12, 60 or 4, thick bars, 12
 # squares, or none), sharply tapered hands (train: rectangular, rounded, flared, lancet), stronger lighting
@@ -107,7 +146,17 @@ CANONICAL_STYLE = ClockStyle(
     marker_width=(0.1, 0.1), face_level=(1.0, 1.0), background_level=(0.5, 0.5),
     ink_level=(0.0, 0.0), gradient=(0.0, 0.0), contrast=(1.0, 1.0), blur_sigma=(0.0, 0.0),
     noise_std=(0.0, 0.0))
-STYLES = {"train": TRAIN_STYLE, "heldout": HELDOUT_STYLE, "canonical": CANONICAL_STYLE}
+# Far wider training designs (configs/clock.py:wide): upright faces as a common case, the 12 o'clock told by a
+# triangle, a long bar, numeral-like glyph blocks or (upright) nothing, a second hand as a distractor, dark
+# faces, background clutter and texture, squashed faces, a tone curve, wider geometry and the held-out lighting
+# ranges. Still never the held-out designs (dot ticks, tapered hands).
+WIDE_STYLE = dataclasses.replace(
+    TRAIN_STYLE, radius_frac=(0.55, 0.95), hour_width=(0.05, 0.12), minute_width=(0.02, 0.045),
+    hand_tail=(0.0, 0.25), rim_width=(0.01, 0.12), gradient=(0.0, 0.5), contrast=(0.5, 1.0),
+    blur_sigma=(0.0, 1.3), noise_std=(0.0, 0.05), upright_prob=0.4, marker_probs=(0.35, 0.25),
+    numeral_prob=0.5, second_hand_prob=0.5, invert_prob=0.2, clutter=4, texture=(0.0, 0.15),
+    aspect=(0.8, 1.0), tone_gamma=(0.6, 1.6))
+STYLES = {"train": TRAIN_STYLE, "heldout": HELDOUT_STYLE, "canonical": CANONICAL_STYLE, "wide": WIDE_STYLE}
 
 
 def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Array]:
@@ -141,4 +190,40 @@ def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Arra
     tick_ids = jnp.array([TICK_STYLES.index(s) for s in style.tick_styles], jnp.int32)
     p["hand_shape"] = jax.random.choice(k_shape, shape_ids)
     p["tick_style"] = jax.random.choice(k_tick, tick_ids)
+    if style.extended:  # static; its own key, so the draws above stay those of a plain style
+        p.update(_sample_extras(jax.random.fold_in(key, 2), style, p))
     return p
+
+
+def _sample_extras(key, style: ClockStyle, p) -> dict[str, jax.Array]:
+    """The wider vocabulary's per-image parameters. A turned face (not upright) always shows a cue for 12
+    o'clock (a marker or numerals): without one its time is ambiguous. Face and ink swap on inverted faces."""
+    names = ["upright", "up_rot", "marker", "numerals", "second", "second_angle", "second_len", "second_level",
+             "invert", "tex_amp", "tex_a1", "tex_a2", "tex_f1", "tex_f2", "tex_p1", "tex_p2", "aspect",
+             "aspect_angle", "gamma", "glyph_seed", "glyph_size"]
+    u = dict(zip(names, jax.random.uniform(key, (len(names),))))
+    upright = u["upright"] < style.upright_prob
+    numerals = u["numerals"] < style.numeral_prob
+    marker = jnp.where(u["marker"] < style.marker_probs[0], 0,
+                       jnp.where(u["marker"] < style.marker_probs[0] + style.marker_probs[1], 1, 2))
+    marker = jnp.where(~upright & ~numerals & (marker == 2), 0, marker)   # 0 triangle, 1 bar, 2 none
+    lo, hi = style.upright_deg
+    rotation = jnp.where(upright, jnp.deg2rad(lo + (hi - lo) * u["up_rot"]), p["rotation"])
+    invert = u["invert"] < style.invert_prob
+    c = jax.random.uniform(jax.random.fold_in(key, 1), (max(style.clutter, 1), 7))
+    return {
+        "rotation": jnp.mod(rotation, 2 * jnp.pi), "upright": upright, "marker_kind": marker,
+        "numerals": numerals, "glyph_seed": (u["glyph_seed"] * 2 ** 24).astype(jnp.uint32),
+        "glyph_size": (0.1 + 0.07 * u["glyph_size"]) * p["radius"],
+        "second": u["second"] < style.second_hand_prob, "second_angle": 2 * jnp.pi * u["second_angle"],
+        "second_len": (0.8 + 0.15 * u["second_len"]) * p["radius"], "second_level": 0.25 + 0.5 * u["second_level"],
+        "face": jnp.where(invert, p["ink"], p["face"]), "ink": jnp.where(invert, p["face"], p["ink"]),
+        "texture": style.texture[0] + (style.texture[1] - style.texture[0]) * u["tex_amp"],
+        "tex_angles": 2 * jnp.pi * jnp.stack([u["tex_a1"], u["tex_a2"]]),
+        "tex_freqs": 0.05 + 0.4 * jnp.stack([u["tex_f1"], u["tex_f2"]]),
+        "tex_phases": 2 * jnp.pi * jnp.stack([u["tex_p1"], u["tex_p2"]]),
+        "aspect": style.aspect[0] + (style.aspect[1] - style.aspect[0]) * u["aspect"],
+        "aspect_angle": jnp.pi * u["aspect_angle"],
+        "gamma": style.tone_gamma[0] * (style.tone_gamma[1] / style.tone_gamma[0]) ** u["gamma"],  # log-uniform
+        "clutter": c,   # per shape: centre x, y, half-sizes a, b, angle, grey level, kind (box / disc)
+    }
