@@ -23,7 +23,7 @@ from jaxml.cli.common import QuietBackendProbe, load_config
 from jaxml.kmeans import kmeans
 from jaxml.train import train_and_evaluate
 from tests.kmeans_cluster_worker import data
-from tests.test_parallel import final_params  # same restore helper as the in-process checks
+from tests.restore import final_params
 
 slow = pytest.mark.slow
 

@@ -106,6 +106,7 @@ def test_kmeans_unix_timestamps_as_int64_and_weights():
     np.testing.assert_allclose(np.asarray(ours.centers), ref.cluster_centers_, rtol=0, atol=0.05)
 
 
+@pytest.mark.slow
 def test_kmeans_auto_k_and_init_centers_on_float64_offsets():
     x = _blobs(n=600, k=3, std=0.5) + 1e9
     found = kmeans_auto_k(x, k_max=6, n_init=2)
@@ -501,6 +502,7 @@ def extend(workdir):
 # --------------------------------------------------------------------------- the NaN guard never saves NaN
 
 
+@pytest.mark.slow
 def test_an_update_that_makes_the_parameters_nan_is_never_saved(tmp_path, uninterrupted):
     """lr = inf: every loss is computed before its update and is finite at the step that breaks the parameters;
     the old guard checked only the loss and saved the broken step, so every resume failed again."""
@@ -560,6 +562,7 @@ def empty(step_dir):
                                     pytest.param(truncate, marks=pytest.mark.slow),
                                     pytest.param(empty, marks=pytest.mark.slow)],
                          ids=["one_bit", "64_bytes", "truncated", "emptied"])
+@pytest.mark.slow
 def test_a_damaged_newest_step_is_named_moved_aside_and_the_run_falls_back(tmp_path, uninterrupted, damage,
                                                                             capsys):
     train_and_evaluate(blobs_config(), str(tmp_path))
@@ -603,6 +606,7 @@ def test_resuming_with_another_config_is_refused_field_by_field(tmp_path):
         assert json.load(f)["optimizer"]["lr"] == 0.1                      # the stored config is untouched
 
 
+@pytest.mark.slow
 def test_a_finished_run_run_again_writes_nothing(tmp_path, capsys):
     first = train_and_evaluate(blobs_config(), str(tmp_path))
     before = open(tmp_path / "metrics.jsonl").read()

@@ -102,6 +102,7 @@ def test_empty_clusters_take_the_farthest_points(n_far):
         np.testing.assert_array_equal(np.asarray(full.labels), ref.labels_)
 
 
+@pytest.mark.slow
 def test_duplicate_points_come_back_exactly():
     rng = np.random.default_rng(1)
     points = rng.normal(size=(K, D)).astype(np.float32) * 5
@@ -120,6 +121,7 @@ def test_duplicate_points_come_back_exactly():
     assert float(r.inertia) <= 1e-8 * float(r.total_ss) and ref.inertia_ <= 1e-8 * float(r.total_ss)
 
 
+@pytest.mark.slow
 def test_vmapped_restarts_equal_restarts_one_at_a_time():
     x = blobs(4, std=3.0)
     inits = np.stack([first_rows(x, seed=s) for s in range(3)])
@@ -164,6 +166,7 @@ def test_four_devices_equal_one_device():
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_auto_k_finds_the_number_of_separated_blobs():
     x = blobs(6, std=0.5, box=(-20, 20), n=600, d=2, k=4)
     for criterion in ("ch", "drop"):
@@ -174,6 +177,7 @@ def test_auto_k_finds_the_number_of_separated_blobs():
         assert np.sort(np.asarray(r.result.sizes)).tolist() == [150, 150, 150, 150]
 
 
+@pytest.mark.slow
 def test_palette_of_three_flat_colours_is_exact_and_ordered_by_size():
     colours = np.array([[20, 120, 220], [250, 250, 250], [200, 30, 30]], np.uint8)
     img = np.zeros((40, 50, 3), np.uint8)  # 2000 pixels: rows 0-7 (20%), 8-19 (30%), 20-39 (50%)

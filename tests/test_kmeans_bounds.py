@@ -69,6 +69,7 @@ def test_bounded_fit_equals_brute_force_bit_for_bit(name, passes, sharded, pass_
     assert max(iters) >= 10, iters   # the bounds had iterations to work in
 
 
+@pytest.mark.slow
 def test_bounded_fit_stops_at_max_iter_and_tol_like_brute_force():
     x = _blobs(5000, 16, 30, 7, std=3.0)
     init = x[:30]
@@ -76,6 +77,7 @@ def test_bounded_fit_stops_at_max_iter_and_tol_like_brute_force():
         _same(kmeans(x, 30, init=init, bounds=False, **kw), kmeans(x, 30, init=init, bounds=True, **kw))
 
 
+@pytest.mark.slow
 def test_bounds_bound_the_float64_distances():
     """Through several iterations: u >= distance to the labelled centre, l <= distance to every other one,
     and every label equals the float64 argmin wherever the float64 gap is not a near-tie."""
@@ -115,6 +117,7 @@ def test_bounds_bound_the_float64_distances():
         np.testing.assert_array_equal(label[clear], dist.argmin(1)[clear])
 
 
+@pytest.mark.slow
 def test_bounded_fit_equals_sklearn_from_same_init():
     x = _blobs(20000, 16, 64, 0, std=1.5)
     init = x[np.random.default_rng(0).choice(len(x), 64, replace=False)]
@@ -126,6 +129,7 @@ def test_bounded_fit_equals_sklearn_from_same_init():
 
 
 @pytest.mark.parametrize("k", [1, 5, 64, 100, 131])
+@pytest.mark.slow
 def test_top2_rows_and_max_rows_equal_numpy(k):
     """Both forms (the chain up to 64 rows, the tree above) against numpy, ties resolved to the first row."""
     from jaxml.kmeans.assign import max_rows, top2_rows
@@ -139,6 +143,7 @@ def test_top2_rows_and_max_rows_equal_numpy(k):
     np.testing.assert_array_equal(np.asarray(jax.jit(max_rows)(s)), s.max(0))
 
 
+@pytest.mark.slow
 def test_bounded_fit_with_many_centres_equals_brute_force():
     """k = 100 > 64: the tree forms of top2_rows / argmax_rows inside the bounded passes."""
     x = _blobs(3000, 6, 100, 9, std=0.5)

@@ -31,6 +31,7 @@ def test_same_answer_as_sklearn_from_same_init(n, d, k, seed):
     assert float(np.sum(ours.within_ss) + ours.between_ss) == pytest.approx(float(ours.total_ss), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_vmapped_restarts_equal_restarts_one_at_a_time():
     x = _blobs(2000, 4, 6, 3, std=3.0)
     rng = np.random.default_rng(0)
@@ -69,6 +70,7 @@ def test_bad_input_is_named(bad, match):
         kmeans(bad, 2)
 
 
+@pytest.mark.slow
 def test_palette_of_three_flat_colours_in_known_proportions():
     colours = np.array([[200, 30, 30], [20, 120, 220], [250, 250, 250]], np.uint8)
     counts = [5000, 3000, 2000]
@@ -78,12 +80,14 @@ def test_palette_of_three_flat_colours_in_known_proportions():
     assert lines == ["#c81e1e  0.5000", "#1478dc  0.3000", "#fafafa  0.2000"]
 
 
+@pytest.mark.slow
 def test_auto_k_finds_k_on_separated_blobs():
     x = _blobs(3000, 2, 4, 7, std=0.5)
     r = kmeans_auto_k(x, k_max=8)
     assert int(r.k) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sharded", [False, True])
 def test_compacting_batch_steps_every_run_as_alone(sharded):
     """lloyd_batch (runs that finish drop out of the stepped batch) == each run's own while_loop, for every

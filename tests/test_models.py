@@ -9,9 +9,11 @@ from jaxml.models import cnn, mlp, sequential
 from jaxml.nn import activations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init,act", [(i, "relu") for i in ("glorot_uniform", "glorot_normal", "lecun_uniform",
                                                              "standard_normal", "zeros", "orthogonal")]
                          + [("glorot_uniform", a) for a in ("sigmoid", "tanh", "linear")])
+@pytest.mark.slow
 def test_mlp_init_and_activation_sweep(init, act):
     m = mlp.make(input_shape=(28, 28, 1), widths=(16, 8), num_outputs=10, activation=act, initializer=init)
     p = m.init(jax.random.key(0))
@@ -41,6 +43,7 @@ def test_mlp_batch_norm_state_flows_and_dropout_needs_key_only_in_training():
     jax.tree.map(np.testing.assert_array_equal, se, s1)
 
 
+@pytest.mark.slow
 def test_report_cnn_shapes_and_param_count():
     m = cnn.make(input_shape=(28, 28, 1))
     p = m.init(jax.random.key(0))
@@ -51,6 +54,7 @@ def test_report_cnn_shapes_and_param_count():
     assert y.shape == (3, 10) and set(s) == {"bn_0", "bn_1"}
 
 
+@pytest.mark.slow
 def test_cnn_conv_impls_agree_end_to_end():
     kw = dict(input_shape=(12, 12, 2), layers=("conv:4:3", "act", "conv:6:3:2", "act", "maxpool:2", "flatten"))
     a, b = cnn.make(conv_impl="xla", **kw), cnn.make(conv_impl="im2col", **kw)

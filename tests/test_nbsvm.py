@@ -61,7 +61,9 @@ def test_log_count_ratio_equals_numpy_float64(classes, alpha):
         np.testing.assert_allclose(r[1], -r[0], atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("groups,chunk", [(1, 1), (1, 4), (2, 7), (4, 64)])
+@pytest.mark.slow
 def test_chunk_scores_and_gradient_equal_dense_matmul(groups, chunk):
     enc, x, _ = _corpus(seed=1, docs=37)
     rng = np.random.default_rng(2)
@@ -90,6 +92,7 @@ def test_chunk_scores_and_gradient_equal_dense_matmul(groups, chunk):
         np.testing.assert_allclose(dv.sum(0), vjp, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_equals_sklearn_logistic_regression_float64():
     enc, x, labels = _corpus(seed=3, docs=200, vocab=60)
     with jax.enable_x64(True):
@@ -121,6 +124,7 @@ def test_squared_hinge_fit_equals_dense_scipy_minimum():
     np.testing.assert_allclose(float(fit["b"][0]), ref[-1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_one_vs_rest_equals_one_sklearn_problem_per_class():
     enc, x, labels = _corpus(seed=5, docs=240, vocab=50, classes=3)
     r = _ratio_reference(x, labels, 3, 1.0)
@@ -174,6 +178,7 @@ def _toy_texts(seed, n):
     return texts, labels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss,beta", [("logistic", 1.0), ("squared_hinge", 0.25)])
 def test_separable_toy_corpus_is_learned_to_100_percent(loss, beta):
     texts, labels = _toy_texts(7, 200)
@@ -185,6 +190,7 @@ def test_separable_toy_corpus_is_learned_to_100_percent(loss, beta):
     assert np.mean(model.predict(test_texts) == test_labels) == 1.0
 
 
+@pytest.mark.slow
 def test_text_model_saves_and_loads(tmp_path):
     texts, labels = _toy_texts(9, 80)
     model = nb.fit_text_nbsvm(texts, labels, num_classes=2, ngram_range=(1, 2))
@@ -208,6 +214,7 @@ def test_1_2_and_4_devices_give_the_same_weights_bit_for_bit(loss, devices):
     assert fits[0]["num_iter"] > 3
 
 
+@pytest.mark.slow
 def test_new_C_and_tol_do_not_recompile():
     enc, _, labels = _corpus(seed=11)
     nb.fit_nbsvm(enc, labels, num_classes=2, C=0.5, tol=1e-2)

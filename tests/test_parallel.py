@@ -4,10 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxml import data, parallel
+from jaxml import parallel
 from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
-from jaxml.train import loop, train_and_evaluate
+from jaxml.train import train_and_evaluate
+from tests.restore import final_params
 
 
 def mlp_config(backend, *, batch_norm=False, optimizer="sgd"):
@@ -27,12 +28,6 @@ def mlp_config(backend, *, batch_norm=False, optimizer="sgd"):
     return c
 
 
-def final_params(workdir, config):
-    _, driver, state = loop.restore_trained(config, workdir, data.build(config).input_shape)
-    state = driver.fetch(state)
-    return state.params, state.model_state
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     assert jax.device_count() == 4
@@ -46,6 +41,7 @@ def runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bn", [False, True])
 @pytest.mark.parametrize("backend", ["shard_map", "pmap"])
 def test_four_devices_equal_one_device(runs, backend, bn):
@@ -56,6 +52,7 @@ def test_four_devices_equal_one_device(runs, backend, bn):
     assert fin["test"]["accuracy"] == pytest.approx(runs["none", bn][0]["test"]["accuracy"], abs=1 / 256)
 
 
+@pytest.mark.slow
 def test_pmap_equals_shard_map(runs):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6),
                  runs["pmap", True][1], runs["shard_map", True][1])

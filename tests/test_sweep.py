@@ -157,6 +157,7 @@ def _blobs_config():
     return c
 
 
+@pytest.mark.slow
 def test_sweep_on_blobs_population_equals_trial_by_trial(tmp_path):
     """lr 1e-5 (seed 1) vs lr 0.3 (seed 0): the tiny lr must rank last; early stopping on test accuracy
     (patience 2). The vmapped population and two train_and_evaluate runs give the same table."""
@@ -179,6 +180,7 @@ def test_sweep_on_blobs_population_equals_trial_by_trial(tmp_path):
         assert (tmp_path / d / "results.md").exists()
 
 
+@pytest.mark.slow
 def test_sweep_over_dropout_rates_is_one_population_unless_a_rate_removes_the_layer(tmp_path):
     """model.dropout of a widths MLP: rates 0.1 / 0.3 train as one population with the same numbers as
     trial by trial; a grid holding 0.0 (no dropout layer: other shapes) falls back to trial by trial."""

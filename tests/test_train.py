@@ -60,6 +60,7 @@ def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
         loop.restore_trained(blobs_config(), str(tmp_path / "never_trained"), (2,))
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path):
     """Stop after 40 of 96 steps (a checkpoint at 40), restart: same params bits and same log."""
     full = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "full"))
@@ -90,6 +91,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience(tmp_path):
     c = blobs_config(num_epochs=50, eval_every=4, eval_splits=("test",))
     c.train.early_stopping.update(metric="loss", split="test", patience=2, min_delta=10.0)

@@ -78,6 +78,7 @@ def _tiny_cnn(heads):
                                                               "dense:8", "act", "dropout:0.5"), heads=heads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_views", [4, 8])
 def test_averaged_model_is_equivariant_and_equals_a_loop(n_views):
     model = _tiny_cnn({"abs_angles": 6})
@@ -98,6 +99,7 @@ def test_averaged_model_is_equivariant_and_equals_a_loop(n_views):
         np.testing.assert_allclose(views.directions_back(gy["abs_angles"], k, m), y, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_is_untouched():
     model = _tiny_cnn({"abs_angles": 6})
     params = model.init(jax.random.key(1))
@@ -110,6 +112,7 @@ def test_training_is_untouched():
     assert views.view_averaged(model, 1, {}) is model
 
 
+@pytest.mark.slow
 def test_logit_heads_average_log_probabilities_over_rotations():
     model = _tiny_cnn({"hour": 12, "minute": 60})
     params = model.init(jax.random.key(1))
