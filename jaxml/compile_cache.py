@@ -28,7 +28,7 @@ Settings jaxml applies with its directory (each unless its ``JAX_...`` environme
 
 Buckets (``bucket(n)``): K-means pads its rows and naive Bayes its token and document streams (weight 0 / masked)
 up to max(n, BUCKET_FLOOR) rounded up to a multiple of 2^floor(log2 n) / BUCKETS_PER_OCTAVE, so one more row or
-document reuses the compiled program; the padding is at most 1/16 of the work.
+document reuses the compiled program; above the floor the padding is at most 1/16 of the work.
 
 The cache directory holds executable code: keep it private (jaxml creates it 0700; do not point it at a
 directory others can write).

@@ -78,7 +78,7 @@ def test_read_clock_on_pngs_reads_what_the_run_reads(tmp_path):
     arrays = clock.rendered_arrays(c, clock.TRAIN_STYLE, "test", 8)
     pixels = np.round(clock.clock_dataset(0, 8, clock.TRAIN_STYLE, "test")["x"][..., 0] * 255).astype(np.uint8)
     want = clock.decode_absolute(jax.tree.map(jnp.asarray, reader.outputs(pixels)))
-    x_direct = jax.device_get(reader._apply(jnp.asarray(arrays["x"])))               # the evaluation's inputs
+    x_direct = reader.model_outputs(arrays["x"])                                    # the evaluation's inputs
     np.testing.assert_allclose(x_direct["abs_angles"], reader.outputs(pixels)["abs_angles"], atol=1e-4)
     for i in range(8):
         path = tmp_path / f"clock{i}.png"

@@ -55,6 +55,9 @@ def matmul_recurrence(g: Callable, w, b, h0: jax.Array, xs, unroll: int = 1):
     passed to both the forward and the backward ``lax.scan``. Inside ``shard_map`` the operands are first cast to
     vary over the same mesh axes (``parallel.vary_alike``), so replicated weights get the psummed gradient.
     """
+    steps = {leaf.shape[0] for leaf in jax.tree.leaves(xs)}
+    if steps == {0}:
+        raise ValueError("matmul_recurrence: xs has an empty time axis (0 steps); give at least one step")
     leaves, tree = jax.tree.flatten((w, b, h0, xs))
     w, b, h0, xs = jax.tree.unflatten(tree, parallel.vary_alike(*leaves))
     return _recurrence(g, w, b, h0, xs, unroll)

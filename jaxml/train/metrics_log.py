@@ -95,8 +95,8 @@ def read_records(workdir: str) -> list[dict]:
 
 def _summary_writer(logdir: str):
     """A tensorboardX ``SummaryWriter``, imported on first use and with torch hidden while it imports: tensorboardX
-    imports torch when it is installed only to accept torch tensors (jaxml logs floats), which costs a CPU
-    process seconds of start-up."""
+    imports torch when it is installed only to accept torch tensors (jaxml logs floats), a slow import.
+    (Not thread-safe: an ``import torch`` in another thread during these lines would fail.)"""
     hide = "torch" not in sys.modules
     if hide:
         sys.modules["torch"] = None             # `import torch` raises ImportError; tensorboardX falls back

@@ -91,7 +91,7 @@ def set_lr(opt_state, lr):
 
 
 # A program that runs once per member (the init) is compiled at LLVM -O1 on CPU: XLA:CPU spends most of the
-# init's compile time optimising threefry, and -O1 halves it. The bits are the same as the default build's
+# init's compile time optimising threefry, which -O1 skips. The bits are the same as the default build's
 # (integer hashing and IEEE float arithmetic, no fast-math; tests/test_population.py checks bit equality).
 _RUN_ONCE_OPTIONS = {"xla_backend_optimization_level": 1}
 

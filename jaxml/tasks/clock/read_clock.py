@@ -31,6 +31,7 @@ from jaxml.tasks.clock.objectives import DECODERS
 from jaxml.tasks.clock.preprocessing import preprocess
 from jaxml.tasks.clock.styles import CANVAS
 from jaxml.train import loop
+from jaxml.train.custom import predict_fn
 
 CROPS = ("center", "none")
 
@@ -101,13 +102,16 @@ class ClockReader:
         model, driver, state = loop.restore_trained(self.config, workdir, (CANVAS, CANVAS, 1), step)
         self.step = int(driver.fetch(state.step))
         self._prep = preprocess(self.config)
-        params, model_state = driver.fetch(state.params), driver.fetch(state.model_state)
-        self._apply = jax.jit(lambda x: model.apply(params, x, state=model_state, train=False)[0])
+        self._params, self._model_state = driver.fetch(state.params), driver.fetch(state.model_state)
+        self._predict = predict_fn(model, batch_size=64)       # params are arguments, not baked-in constants
 
     def outputs(self, images_uint8: np.ndarray) -> dict:
         """The model's heads on uint8[b, 150, 150] clocks (preprocessed as in training)."""
-        x = self._prep(jnp.asarray(images_uint8, jnp.float32)[..., None] / 255.0)
-        return jax.device_get(self._apply(x))
+        return self.model_outputs(self._prep(jnp.asarray(images_uint8, jnp.float32)[..., None] / 255.0))
+
+    def model_outputs(self, x) -> dict:
+        """The model's heads (host numpy) on already preprocessed inputs f32[b, 150, 150, 1]."""
+        return self._predict(self._params, self._model_state, np.asarray(x))
 
     def __call__(self, image, crop: str = "center") -> dict:
         pixels = to_input(load_image(image), crop)
