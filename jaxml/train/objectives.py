@@ -54,6 +54,7 @@ def view_maps(name: str) -> dict:
 
 
 def get(name: str) -> Objective:
+    """The objective registered as ``name``: ``objective(outputs, batch) -> (loss f[b], {metric: f[b]})``."""
     if name not in OBJECTIVES:
         raise ValueError(f"config.objective: unknown objective {name!r}; known: {sorted(OBJECTIVES)} (a task "
                          "registers its objectives when its package, e.g. jaxml.tasks.<name>, is imported)")
