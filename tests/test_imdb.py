@@ -4,15 +4,13 @@ import csv
 import gzip
 import io
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from jaxml.data import imdb
+from tests.nb_launcher import launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HEADER = ["path", "id", "rating", "label", "sentiment", "review"]
@@ -120,15 +118,9 @@ def test_seed_protocol_reaches_the_books_accuracy(data_dir):
     np.testing.assert_allclose(accuracy, 0.8604, atol=1e-4)
 
 
-def _launch(*args, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, str(ROOT / "launch" / "naive_bayes.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-
-
 @pytest.mark.slow
 def test_launcher_quick_run_then_text_from_cache(data_dir, tmp_path):
-    run = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
+    run = launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
                   env_extra={"JAXML_DATA_DIR": data_dir})
     assert run.returncode == 0, run.stderr[-2000:]
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("accuracy: ")]
@@ -141,21 +133,21 @@ def test_launcher_quick_run_then_text_from_cache(data_dir, tmp_path):
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
     assert (tmp_path / "model.npz").exists()
     # --text reuses the cached model: no data needed any more
-    good = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
+    good = launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}",
                    "--text=A wonderful, moving film with brilliant acting.",
                    env_extra={"JAXML_DATA_DIR": str(tmp_path / "nowhere")})
     assert good.returncode == 0, good.stderr[-2000:]
     assert good.stdout.strip().splitlines()[-1].startswith("prediction: pos")
-    unknown = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--text=qzxv wqpt")
+    unknown = launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--text=qzxv wqpt")
     assert "all 2 words are unknown to the vocabulary" in unknown.stdout
 
 
 @pytest.mark.slow
 def test_launcher_rejects_bad_config_with_reason(tmp_path):
-    run = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--config.model.alpha=-1")
+    run = launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--config.model.alpha=-1")
     assert run.returncode != 0
     assert run.stderr.strip().splitlines()[-1] == "error: ValueError: config.model.alpha must be > 0, got -1.0"
-    run = _launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--config.model.kind=poisson")
+    run = launch("--config=configs/imdb_nb.py:quick", f"--workdir={tmp_path}", "--config.model.kind=poisson")
     assert run.returncode != 0 and "config.model.kind must be one of" in run.stderr.strip().splitlines()[-1]
 
 

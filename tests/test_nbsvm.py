@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from jaxml import naive_bayes as nb
 from jaxml.naive_bayes import nbsvm, sparse, text
 from jaxml.parallel import data_mesh
+from tests.nb_launcher import launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -265,15 +266,9 @@ def test_imdb_official_test_accuracy_and_devices(data_dir):
     assert accuracy >= 0.91, accuracy
 
 
-def _launch(*args, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, str(ROOT / "launch" / "naive_bayes.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-
-
 @pytest.mark.slow
 def test_launcher_nbsvm_quick_run_then_text_from_cache(data_dir, tmp_path):
-    run = _launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--num_cpu_devices=2",
+    run = launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--num_cpu_devices=2",
                   env_extra={"JAXML_DATA_DIR": data_dir})
     assert run.returncode == 0, run.stderr[-2000:]
     accuracy = float([ln for ln in run.stdout.splitlines() if ln.startswith("accuracy: ")][0].split()[1])
@@ -281,7 +276,7 @@ def test_launcher_nbsvm_quick_run_then_text_from_cache(data_dir, tmp_path):
     assert "kind=nbsvm" in run.stdout and "2 devices" in run.stdout
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["split"] == "test" and abs(record["accuracy"] - accuracy) < 1e-4
-    good = _launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}",
+    good = launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}",
                    "--text=A wonderful, moving film with brilliant acting.",
                    env_extra={"JAXML_DATA_DIR": str(tmp_path / "nowhere")})
     assert good.returncode == 0, good.stderr[-2000:]
@@ -290,10 +285,10 @@ def test_launcher_nbsvm_quick_run_then_text_from_cache(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_launcher_rejects_bad_nbsvm_config_with_reason(tmp_path):
-    run = _launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--config.model.beta=2")
+    run = launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--config.model.beta=2")
     assert run.returncode != 0
     assert run.stderr.strip().splitlines()[-1] == "error: ValueError: config.model.beta must lie in [0, 1], got 2.0"
-    run = _launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--config.model.loss=hinge")
+    run = launch("--config=configs/imdb_nb.py:nbsvm_quick", f"--workdir={tmp_path}", "--config.model.loss=hinge")
     assert run.returncode != 0 and "config.model.loss must be one of" in run.stderr.strip().splitlines()[-1]
 
 
