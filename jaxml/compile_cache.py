@@ -23,8 +23,9 @@ Settings jaxml applies with its directory (each unless its ``JAX_...`` environme
     jax_compilation_cache_max_size = MAX_SIZE_BYTES when ``filelock`` is importable: JAX then evicts least
         recently used entries and takes a file lock around every read and write, so processes sharing the
         directory never read an entry another is still writing. (Without the lock a torn entry fails to
-        deserialize, JAX warns and compiles afresh: slower, never wrong.) Only process 0 of a multi-process
-        run writes entries (JAX's rule); every process reads.
+        deserialize, JAX warns and compiles afresh: slower, never wrong.) ``enable()`` also deletes any entry
+        a killed process left half-written (``repair``), which would otherwise stop every later write. Only
+        process 0 of a multi-process run writes entries (JAX's rule); every process reads.
 
 Buckets (``bucket(n)``): K-means pads its rows and naive Bayes its token and document streams (weight 0 / masked)
 up to max(n, BUCKET_FLOOR) rounded up to a multiple of 2^floor(log2 n) / BUCKETS_PER_OCTAVE, so one more row or
@@ -35,16 +36,34 @@ directory others can write).
 """
 from __future__ import annotations
 
-import importlib.util
+import functools
+import glob
+import hashlib
 import os
+import tempfile
 import warnings
 
 import jax
+import jaxlib
+
+try:
+    import filelock  # JAX's LRU eviction and its file lock need it
+except ImportError:
+    filelock = None
 
 ENV = "JAXML_COMPILATION_CACHE"
 OFF = ("off", "0", "false", "no", "none")
 MIN_COMPILE_TIME_S = 0.0
 MAX_SIZE_BYTES = 4 << 30
+
+LOCK_TIMEOUT_S = 10.0
+_CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"   # JAX's file names: KEY-cache (the program), KEY-atime
+
+EXPORTED_SUBDIR = "jaxml-exported"   # traced + lowered programs (jax.export), beside XLA's compiled ones
+MAX_EXPORTED = 256                   # files kept there, most recently used first
+_CONFIG_KEYS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_numpy_rank_promotion",
+                "jax_numpy_dtype_promotion", "jax_default_prng_impl", "jax_threefry_partitionable")
+_exported_stats = {"exported": 0, "loaded": 0}
 
 BUCKET_FLOOR = 1024
 BUCKETS_PER_OCTAVE = 16
@@ -99,11 +118,142 @@ def enable() -> str | None:
         return None
     _set_unless_env("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
     _set_unless_env("jax_persistent_cache_min_entry_size_bytes", -1)
-    if importlib.util.find_spec("filelock") is not None:   # JAX's LRU eviction and its file lock need it
+    if filelock is not None:
         _set_unless_env("jax_compilation_cache_max_size", MAX_SIZE_BYTES)
+        repair(path)
     jax.config.update("jax_compilation_cache_dir", path)
     _state.update(dir=path, why=f"{ENV}" if os.environ.get(ENV) else "default")
     return path
+
+
+def repair(path: str) -> list[str]:
+    """Delete the entries a killed process left without their access-time file; returns their names.
+
+    JAX writes an entry as ``KEY-cache`` then ``KEY-atime``. A process killed in between (Ctrl-C, a timeout)
+    leaves a ``-cache`` file that may be torn and has no ``-atime``; JAX's eviction reads every entry's atime
+    before each write, so from then on no process can add an entry to the directory (each compile warns
+    "Error writing persistent compilation cache entry" and is lost). Runs under JAX's own lock file, so an
+    entry another process is writing is never touched; if the lock is busy for LOCK_TIMEOUT_S it does nothing."""
+    removed = []
+    try:
+        with filelock.FileLock(os.path.join(path, ".lockfile"), timeout=LOCK_TIMEOUT_S):
+            for entry in glob.glob(os.path.join(glob.escape(path), "*" + _CACHE_SUFFIX)):
+                if not os.path.exists(entry[:-len(_CACHE_SUFFIX)] + _ATIME_SUFFIX):
+                    os.remove(entry)
+                    removed.append(os.path.basename(entry))
+    except (filelock.Timeout, OSError) as e:
+        warnings.warn(f"jaxml: compilation cache {path!r} not checked for torn entries ({e})", RuntimeWarning,
+                      stacklevel=3)
+    return removed
+
+
+def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | None = None, mesh=None):
+    """``jax.jit(fun, compiler_options=...)`` that a later process runs without tracing or lowering it again.
+
+    The persistent cache skips only XLA's compile; on a CPU, tracing and lowering a K-means fit still take
+    ~0.7 s of a repeated 1.7 s command. So, with the cache on, the first call for each argument signature
+    exports the traced program (``jax.export``: StableHLO, input/output trees and shardings) to
+    ``<cache dir>/jaxml-exported/`` and runs it through ``Exported.call``; a later process finds the file,
+    deserializes it and runs the same module, which XLA's cache then has compiled. Same module, same XLA
+    program: results are bit for bit those of ``jax.jit(fun)``.
+
+    The file name hashes ``name``, ``static_key`` (everything ``fun`` closes over that shapes its trace:
+    the caller must pass it), the arguments' tree, shapes, dtypes and shardings, the compiler options,
+    the jax/jaxlib versions, the JAX settings that change a trace, and every source file of the jaxml
+    package — editing jaxml retraces. ``fun`` must be exportable (no host callbacks or ordered effects).
+    With the cache off it is plain ``jax.jit``. A file that fails to load is deleted and re-exported.
+    ``mesh``: the devices a program over several devices runs on (``fun``'s shard_map mesh); a loaded
+    program is called under ``jax.set_mesh(mesh)``, which gives its call that many devices.
+    """
+    jitted = jax.jit(fun, compiler_options=compiler_options)
+    programs: dict = {}
+
+    def call(*args):
+        root = enable()
+        if root is None:
+            return jitted(*args)
+        leaves, tree = jax.tree.flatten(args)
+        signature = (str(tree),) + tuple(_leaf_signature(x) for x in leaves)
+        program = programs.get(signature)
+        if program is None:
+            digest = hashlib.sha256(repr((name, static_key, signature, sorted((compiler_options or {}).items()),
+                                          _environment_digest())).encode()).hexdigest()[:40]
+            path = os.path.join(root, EXPORTED_SUBDIR, f"{name.replace('/', '_')}-{digest}.jaxexport")
+            program = programs[signature] = jax.jit(_exported(path, jitted, args).call,
+                                                    compiler_options=compiler_options)
+        if mesh is None:
+            return program(*args)
+        with jax.set_mesh(mesh):
+            return program(*args)
+
+    call.jitted = jitted
+    return call
+
+
+def exported_stats() -> dict:
+    """{"exported": programs traced and written, "loaded": programs read back} in this process."""
+    return dict(_exported_stats)
+
+
+def _leaf_signature(x) -> tuple:
+    sharding = getattr(x, "sharding", None)
+    return (tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)),
+            bool(getattr(x, "weak_type", False)), None if sharding is None else repr(sharding))
+
+
+@functools.cache
+def _environment_digest() -> str:
+    """What else changes a trace: versions, trace-relevant JAX settings, jaxml's own source."""
+    h = hashlib.sha256(repr((jax.__version__, jaxlib.__version__,
+                             [(k, str(getattr(jax.config, k, None))) for k in _CONFIG_KEYS])).encode())
+    package = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True)):
+        h.update(os.path.relpath(path, package).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _exported(path: str, jitted, args):
+    """The Exported program at ``path``, or ``jitted`` exported for ``args`` and written there."""
+    if os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                program = jax.export.deserialize(bytearray(f.read()))
+            os.utime(path)            # most recently used
+            _exported_stats["loaded"] += 1
+            return program
+        except Exception as e:        # torn or foreign file: drop it and export afresh
+            warnings.warn(f"jaxml: exported program {path!r} unreadable ({type(e).__name__}: {e}); re-exporting",
+                          RuntimeWarning, stacklevel=3)
+            _remove(path)
+    program = jax.export.export(jitted)(*args)
+    _exported_stats["exported"] += 1
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
+            f.write(program.serialize())
+        os.replace(f.name, path)      # atomic: a reader sees the whole file or none
+        _evict(folder)
+    except OSError as e:
+        warnings.warn(f"jaxml: could not store exported program {path!r} ({e})", RuntimeWarning, stacklevel=3)
+    return program
+
+
+def _evict(folder: str) -> None:
+    entries = glob.glob(os.path.join(glob.escape(folder), "*.jaxexport"))
+    if len(entries) > MAX_EXPORTED:
+        entries.sort(key=lambda p: os.stat(p).st_mtime if os.path.exists(p) else 0.0)
+        for path in entries[:len(entries) - MAX_EXPORTED]:
+            _remove(path)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def status() -> dict:

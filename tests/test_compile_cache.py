@@ -33,6 +33,57 @@ def _run(env_extra: dict, tmp_path) -> dict:
     return result
 
 
+# K-means, 2 devices (a sharded program) and 1, fitted from the same data: what each process reports.
+_KMEANS_CHILD = """
+import json, sys
+import jax
+jax.config.update("jax_num_cpu_devices", 2)
+import numpy as np
+from jax import monitoring
+events = []
+monitoring.register_event_listener(lambda e, **kw: events.append(e.rsplit("/", 1)[-1]))
+from jaxml import compile_cache
+from jaxml.kmeans import kmeans
+from jaxml.parallel import data_mesh
+x = np.random.default_rng(0).normal(size=(3000, 3)).astype(np.float32)
+out = [kmeans(x, 4, n_init=2, seed=0, mesh=m) for m in (None, data_mesh())]
+print(json.dumps({"stats": compile_cache.exported_stats(), "misses": events.count("cache_misses"),
+                  "centers": [np.asarray(r.centers).tobytes().hex() for r in out],
+                  "labels": [np.asarray(r.labels).tobytes().hex() for r in out],
+                  "n_iter": [int(r.n_iter) for r in out]}))
+"""
+
+
+def _child(code: str, env_extra: dict, tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAXML_COMPILATION", "JAX_COMPILATION",
+                                                                       "JAX_PERSISTENT", "XDG_CACHE"))}
+    env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "xdg"), JAX_PLATFORMS="cpu", **env_extra)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_repeated_process_reuses_the_exported_programs_bit_for_bit(tmp_path):
+    """The second process loads the traced programs (jit_once) instead of tracing them, XLA compiles nothing,
+    and the fits equal the first process's and a cache-off process's bit for bit, on 1 and 2 devices."""
+    cache = tmp_path / "cache"
+    first = _child(_KMEANS_CHILD, {"JAXML_COMPILATION_CACHE": str(cache)}, tmp_path)
+    assert first["stats"] == {"exported": 2, "loaded": 0}
+    stored = sorted(os.listdir(cache / "jaxml-exported"))
+    assert len(stored) == 2 and all(name.startswith("kmeans_fit-") for name in stored)
+    second = _child(_KMEANS_CHILD, {"JAXML_COMPILATION_CACHE": str(cache)}, tmp_path)
+    assert second["stats"] == {"exported": 0, "loaded": 2}
+    assert second["misses"] == 0, second["misses"]          # the loaded modules were compiled by the first run
+    plain = _child(_KMEANS_CHILD, {"JAXML_COMPILATION_CACHE": "off"}, tmp_path)
+    assert plain["stats"] == {"exported": 0, "loaded": 0}
+    for key in ("centers", "labels", "n_iter"):
+        assert first[key] == second[key] == plain[key], key
+    (cache / "jaxml-exported" / stored[0]).write_bytes(b"torn")      # a damaged file is replaced, not fatal
+    third = _child(_KMEANS_CHILD, {"JAXML_COMPILATION_CACHE": str(cache)}, tmp_path)
+    assert third["stats"] == {"exported": 1, "loaded": 1} and third["centers"] == plain["centers"]
+
+
 def _entries(path) -> list[str]:
     return sorted(f for f in os.listdir(path) if f.endswith("-cache")) if os.path.isdir(path) else []
 
@@ -56,6 +107,21 @@ def test_default_dir_is_under_xdg_cache_home(tmp_path):
     default = tmp_path / "xdg" / "jaxml" / "jax"
     assert result["status"] == {"dir": str(default), "why": "default"}
     assert _entries(default)
+
+
+def test_an_entry_left_by_a_killed_process_does_not_stop_later_writes(tmp_path):
+    """A ``-cache`` file without its ``-atime`` (a process killed between JAX's two writes) made every later
+    write fail in JAX's eviction scan; enabling the cache deletes it and the fit's programs are written."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "jit_killed-0123-cache").write_bytes(b"torn")
+    (cache / "jit_whole-4567-cache").write_bytes(b"entry")
+    (cache / "jit_whole-4567-atime").write_bytes((1).to_bytes(8, "little"))
+    _run({"JAXML_COMPILATION_CACHE": str(cache)}, tmp_path)
+    written = _entries(cache)
+    assert "jit_killed-0123-cache" not in written and "jit_whole-4567-cache" in written
+    assert len(written) >= 2                                     # new programs were written beside the old one
+    assert all((cache / (name[:-len("-cache")] + "-atime")).exists() for name in written)
 
 
 def test_off_writes_nothing(tmp_path):

@@ -97,7 +97,7 @@ def _sweep_program(plan: Plan):
         return (k, curve, score, c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss,
                 n_iters[k - 1])
 
-    return shard_program(plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""))
+    return shard_program("sweep", plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""))
 
 
 def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float = 0.1, init="k-means++",

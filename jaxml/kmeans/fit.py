@@ -160,6 +160,8 @@ def initial_centers(plan: Plan, blocks: Blocks, init_arg, shards: Shards):
     """(f32[n_init, k, d] centred starting centres, (row index, owner) i32[n_init, k] of drawn points or None)."""
     if plan.init == "given":
         return init_arg - blocks.mean, None
+    if not jax.dtypes.issubdtype(init_arg.dtype, jax.dtypes.prng_key):  # an integer seed (init_argument)
+        init_arg = jax.random.split(jax.random.key(init_arg), plan.n_init)
     if plan.init == "k-means++":
         c, idx, owner = jax.vmap(lambda key: kmeans_plusplus(key, blocks, plan.k, shards))(init_arg)
     else:
@@ -186,8 +188,9 @@ def compile_options(mesh: Mesh | None) -> dict | None:
     return None
 
 
-def shard_program(plan: Plan, per_device, out_specs):
-    """jit(pad -> [shard_map] per_device -> drop padded labels).
+def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str = ""):
+    """jit(pad -> [shard_map] per_device -> drop padded labels), through ``compile_cache.jit_once`` (a later
+    process reuses the traced program; ``name``, the plan and ``static_key`` identify it).
 
     per_device(x, w, init_arg, knobs) -> tuple; ``knobs`` holds run-time scalars (max_iter, tol, ...)
     so changing them does not recompile. out_specs: "data" for per-point outputs, "" otherwise.
@@ -209,11 +212,12 @@ def shard_program(plan: Plan, per_device, out_specs):
             out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=(data, data, rep(init_arg), rep(knobs)),
                                 out_specs=specs, check_vma=False)(x, w, init_arg, knobs)
         return tuple(o[: plan.n] if s == "data" else o for o, s in zip(out, out_specs))
-    return jax.jit(program, compiler_options=compile_options(plan.mesh))
+    return compile_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
+                                  compiler_options=compile_options(plan.mesh), mesh=plan.mesh)
 
 
 def lloyd_knobs(max_iter: int, tol: float) -> dict:
-    return {"max_iter": jnp.int32(max_iter), "tol": jnp.float32(tol)}
+    return {"max_iter": np.int32(max_iter), "tol": np.float32(tol)}   # host scalars: no eager programs
 
 
 @functools.lru_cache(maxsize=64)
@@ -235,7 +239,7 @@ def _fit_program(plan: Plan):
         inertia = jnp.sum(within)
         return c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
 
-    return shard_program(plan, per_device, ("", "data", "", "", "", "", "", ""))
+    return shard_program("fit", plan, per_device, ("", "data", "", "", "", "", "", ""))
 
 
 @functools.lru_cache(maxsize=16)
@@ -247,7 +251,7 @@ def _init_program(plan: Plan):
         rows = jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner)  # the data rows, bit for bit
         return rows, owner * (plan.n_blocks * plan.block) + idx                # and their global row indices
 
-    return shard_program(plan, per_device, ("", ""))
+    return shard_program("init", plan, per_device, ("", ""))
 
 
 def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_weight=None, seed=0,
@@ -274,10 +278,13 @@ def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_
 
 def init_argument(init, n_init: int, seed, k: int, d: int, frame: Frame = Frame(None, 1.0),
                   who: str = "kmeans"):
-    """(init name, jitted argument): restart keys, or the given centres as the program's f32[n_init, k, d]."""
+    """(init name, jitted argument): restart keys (or a seed in [0, 2^31) the program turns into the same keys,
+    ``split(key(seed), n_init)``), or the given centres as the program's f32[n_init, k, d]."""
     if isinstance(init, str):
         if init not in INITS:
             raise ValueError(f"{who}: init must be one of {INITS} or an array of centres, got {init!r}")
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed < 2 ** 31:
+            return init, np.int32(seed)   # keys drawn in the program: no small programs before it
         key = seed if isinstance(seed, jax.Array) else jax.random.key(int(seed))
         return init, jax.random.split(key, n_init)
     centers = validate.centers(init, k, d, frame, who)

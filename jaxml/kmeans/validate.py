@@ -26,8 +26,8 @@ _EXACT_IN_F32 = {np.dtype(t) for t in (np.float32, np.float16, np.int8, np.int16
 
 
 class Points(NamedTuple):
-    x: jax.Array         # f32[rows, d] the program's points: the n given, then rows - n zero rows
-    w: jax.Array         # f32[rows]    sample weights (0 on the padding rows)
+    x: jax.Array | np.ndarray  # f32[rows, d] the program's points: the n given, then rows - n zero rows
+    w: jax.Array | np.ndarray  # f32[rows]    sample weights (0 on the padding rows)
     w64: np.ndarray | None  # f64[n] the given weights, for float64 statistics at the end (None: all ones)
     frame: Frame
     source: object       # the caller's x (NumPy or jax.Array), for float64 statistics at the end
@@ -163,9 +163,9 @@ def inputs(x, sample_weight, *, init=None, check: bool = True, who: str = "kmean
             out = np.empty((n, d), np.float32)
             for start in range(0, n, 1 << 16):
                 out[start:start + (1 << 16)] = (x[start:start + (1 << 16)] - offset) * scale
-        x32 = jnp.asarray(_pad_host(out, rows))
-    w32 = np.ones((n,), np.float32) if w is None else w.astype(np.float32)
-    return Points(x32, jnp.asarray(_pad_host(w32, rows)), w, frame, x, n)
+        x32 = _pad_host(out, rows)     # host data stay NumPy: the program's call transfers them
+    w32 = _pad_host(np.ones((n,), np.float32) if w is None else w.astype(np.float32), rows)
+    return Points(x32, w32 if isinstance(x32, np.ndarray) else jnp.asarray(w32), w, frame, x, n)
 
 
 def params(*, k, n_init, max_iter, tol, who: str = "kmeans", k_name: str = "k") -> None:

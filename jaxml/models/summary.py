@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
-from flax import traverse_util
+
+
+def _key_name(key) -> str:
+    for attr in ("key", "idx", "name"):   # DictKey, SequenceKey, GetAttrKey
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def flatten(params) -> dict[str, object]:
+    """{"dense_0/w": leaf, ...}: every leaf of the pytree under its "/"-joined path."""
+    return {"/".join(map(_key_name, path)): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
 
 
 def num_params(params) -> int:
     """Total number of scalars in the pytree."""
-    return sum(math.prod(np.shape(v)) for v in traverse_util.flatten_dict(params).values())
+    return sum(math.prod(np.shape(v)) for v in jax.tree.leaves(params))
 
 
 def summary(params) -> str:
     """A table of every leaf of a nested-dict ``params`` (sorted by path) and the total count."""
-    flat = traverse_util.flatten_dict(params, sep="/")
+    flat = flatten(params)
     rows = [(path, str(tuple(np.shape(v))), str(getattr(v, "dtype", type(v).__name__)), math.prod(np.shape(v)))
             for path, v in sorted(flat.items())]
     widths = [max([len(r[i]) for r in rows] + [1]) for i in range(3)]

@@ -36,7 +36,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
@@ -130,6 +129,7 @@ def _trainer(mesh, loss: str, num_classes: int, docs_per_group: int, vocab_size:
              memory_size: int):
     """One jitted program per (mesh, loss, classes, shapes, max_iter, memory) — counts, ratio and the L-BFGS
     fit; alpha, C, tol and the data are traced, so a new hyperparameter does not recompile."""
+    import optax  # here, not at the top: the NB-LR fit alone needs it, and ~0.1 s of every NB command's start-up
     data = P(DATA_AXIS)
     devices = mesh.shape[DATA_AXIS]
     classes = jnp.arange(1, 2) if num_classes == 2 else jnp.arange(num_classes)     # the P problems
