@@ -150,9 +150,9 @@ def repair(path: str) -> list[str]:
 def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | None = None, mesh=None):
     """``jax.jit(fun, compiler_options=...)`` that a later process runs without tracing or lowering it again.
 
-    The persistent cache skips only XLA's compile; on a CPU, tracing and lowering a K-means fit still take
-    ~0.7 s of a repeated 1.7 s command. So, with the cache on, the first call for each argument signature
-    exports the traced program (``jax.export``: StableHLO, input/output trees and shardings) to
+    The persistent cache skips only XLA's compile; on a CPU, tracing and lowering a K-means fit are then much
+    of a repeated command's time (``bench/cold_start.py``). So, with the cache on, the first call for each
+    argument signature exports the traced program (``jax.export``: StableHLO, input/output trees and shardings) to
     ``<cache dir>/jaxml-exported/`` and runs it through ``Exported.call``; a later process finds the file,
     deserializes it and runs the same module, which XLA's cache then has compiled. Same module, same XLA
     program: results are bit for bit those of ``jax.jit(fun)``.
@@ -160,8 +160,9 @@ def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | N
     The file name hashes ``name``, ``static_key`` (everything ``fun`` closes over that shapes its trace:
     the caller must pass it), the arguments' tree, shapes, dtypes and shardings, the compiler options,
     the jax/jaxlib versions, the JAX settings that change a trace, and every source file of the jaxml
-    package — editing jaxml retraces. ``fun`` must be exportable (no host callbacks or ordered effects).
-    With the cache off it is plain ``jax.jit``. A file that fails to load is deleted and re-exported.
+    package — editing jaxml retraces. A ``fun`` that cannot be exported (host callbacks, ordered effects)
+    runs as plain ``jax.jit`` with a warning; so does every call with the cache off or in a multi-process
+    run. A file that fails to load is deleted and re-exported.
     ``mesh``: the devices a program over several devices runs on (``fun``'s shard_map mesh); a loaded
     program is called under ``jax.set_mesh(mesh)``, which gives its call that many devices.
     """
@@ -170,7 +171,7 @@ def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | N
 
     def call(*args):
         root = enable()
-        if root is None:
+        if root is None or jax.process_count() > 1:   # a cluster: every process traces (JAX's cache still works)
             return jitted(*args)
         leaves, tree = jax.tree.flatten(args)
         signature = (str(tree),) + tuple(_leaf_signature(x) for x in leaves)
@@ -179,9 +180,10 @@ def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | N
             digest = hashlib.sha256(repr((name, static_key, signature, sorted((compiler_options or {}).items()),
                                           _environment_digest())).encode()).hexdigest()[:40]
             path = os.path.join(root, EXPORTED_SUBDIR, f"{name.replace('/', '_')}-{digest}.jaxexport")
-            program = programs[signature] = jax.jit(_exported(path, jitted, args).call,
-                                                    compiler_options=compiler_options)
-        if mesh is None:
+            exported = _exported(path, jitted, args)
+            program = programs[signature] = jitted if exported is None else jax.jit(
+                exported.call, compiler_options=compiler_options)
+        if mesh is None or program is jitted:
             return program(*args)
         with jax.set_mesh(mesh):
             return program(*args)
@@ -215,7 +217,8 @@ def _environment_digest() -> str:
 
 
 def _exported(path: str, jitted, args):
-    """The Exported program at ``path``, or ``jitted`` exported for ``args`` and written there."""
+    """The Exported program at ``path``, or ``jitted`` exported for ``args`` and written there (None: it cannot
+    be exported)."""
     if os.path.exists(path):
         try:
             with open(path, "rb") as f:
@@ -227,7 +230,12 @@ def _exported(path: str, jitted, args):
             warnings.warn(f"jaxml: exported program {path!r} unreadable ({type(e).__name__}: {e}); re-exporting",
                           RuntimeWarning, stacklevel=3)
             _remove(path)
-    program = jax.export.export(jitted)(*args)
+    try:
+        program = jax.export.export(jitted)(*args)
+    except Exception as e:            # not exportable (a host callback, ...): run it as plain jit, which re-raises
+        warnings.warn(f"jaxml: {os.path.basename(path)} not exported ({type(e).__name__}: {e}); tracing it "
+                      "in every process", RuntimeWarning, stacklevel=3)  # a genuine error in the function
+        return None
     _exported_stats["exported"] += 1
     folder = os.path.dirname(path)
     try:

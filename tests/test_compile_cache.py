@@ -84,6 +84,26 @@ def test_a_repeated_process_reuses_the_exported_programs_bit_for_bit(tmp_path):
     assert third["stats"] == {"exported": 1, "loaded": 1} and third["centers"] == plain["centers"]
 
 
+_CALLBACK_CHILD = """
+import json, warnings
+import jax, jax.numpy as jnp
+from jaxml import compile_cache
+def f(x):
+    jax.debug.callback(lambda v: None, x)     # a host callback: jax.export refuses it
+    return jnp.cumsum(x) * 2
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    y = compile_cache.jit_once("with_callback", f)(jnp.arange(4.0))
+print(json.dumps({"y": y.tolist(), "stats": compile_cache.exported_stats(),
+                  "warned": any("not exported" in str(w.message) for w in caught)}))
+"""
+
+
+def test_a_program_that_cannot_be_exported_runs_as_plain_jit(tmp_path):
+    out = _child(_CALLBACK_CHILD, {"JAXML_COMPILATION_CACHE": str(tmp_path / "cache")}, tmp_path)
+    assert out == {"y": [0.0, 2.0, 6.0, 12.0], "stats": {"exported": 0, "loaded": 0}, "warned": True}
+
+
 def _entries(path) -> list[str]:
     return sorted(f for f in os.listdir(path) if f.endswith("-cache")) if os.path.isdir(path) else []
 
