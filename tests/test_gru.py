@@ -6,7 +6,6 @@ import pytest
 from jax.test_util import check_grads
 
 from jaxml.models import gru
-from jaxml.nn import recurrent
 
 H, D = 2, 3
 
@@ -155,8 +154,9 @@ def _autodiff_scan(params, xs, h0, lengths, reset_after):
 @pytest.mark.slow
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gradients_equal_autodiff_of_plain_scan(reset_after):
-    """gru.scan's backward (for reset_after the custom VJP of recurrent.matmul_recurrence: dU as one matmul
-    after the scan) against jax.grad of the cell in a plain lax.scan, for params, h0 and the inputs."""
+    """gru.scan's backward (for reset_after the custom VJP gru._layer: hand-derived gate gradients, dU, dW_i
+    and dx as one matmul each after the loop) against jax.grad of the cell in a plain lax.scan, for params, h0
+    and the inputs."""
     p = gru.init_layer(jax.random.key(0), 5, 6)
     p = jax.tree.map(lambda a: a + 0.2 * jax.random.normal(jax.random.key(1), a.shape), p)
     xs = jax.random.normal(jax.random.key(2), (3, 7, 5))
@@ -177,28 +177,24 @@ def test_gradients_equal_autodiff_of_plain_scan(reset_after):
 
 
 @pytest.mark.slow
-def test_matmul_recurrence_check_grads_float64():
-    """Finite differences (float64) against the custom VJP, with unrolls that do not divide T: the GRU's
-    fused [H, 3H] weight, and a pytree of two weights (a gated tanh cell)."""
+def test_gru_layer_check_grads_float64():
+    """Finite differences (float64) against gru.scan's custom VJP, with lengths (frozen rows) and an unroll
+    that does not divide T, for the params, h0 and the inputs."""
     with jax.enable_x64(True):
-        k = jax.random.split(jax.random.key(0), 7)
-        w = jax.random.normal(k[0], (3, 9), jnp.float64) * 0.5
-        b = jax.random.normal(k[1], (9,), jnp.float64) * 0.1
-        h0 = jax.random.normal(k[2], (2, 3), jnp.float64)
-        x3 = tuple(jax.random.normal(kk, (5, 2, 3), jnp.float64) for kk in jax.random.split(k[3], 3))
+        k = jax.random.split(jax.random.key(0), 4)
+        p = jax.tree.map(lambda a: a.astype(jnp.float64), gru.init_layer(k[0], 3, 4))
+        p = jax.tree.map(lambda a, kk: a + 0.3 * jax.random.normal(kk, a.shape, jnp.float64), p,
+                         dict(zip(p, jax.random.split(k[1], len(p)))))
+        xs = jax.random.normal(k[2], (2, 5, 3), jnp.float64)
+        h0 = 0.5 * jax.random.normal(k[3], (2, 4), jnp.float64)
 
-        def gru_loss(w, b, h0, x3):
-            h_last, hs = recurrent.matmul_recurrence(gru._update_after, w, b, h0, x3, 2)
+        def loss(p, xs, h0):
+            h_last, hs = gru.scan(p, xs, h0, lengths=jnp.array([5, 3]), unroll=2)
             return jnp.sum(h_last ** 3) + jnp.sum(jnp.cos(hs))
+        check_grads(loss, (p, xs, h0), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
-        def gated(a, x_t, h):
-            return jnp.tanh(a["u"] + x_t) * jax.nn.sigmoid(a["g"]) + 0.5 * h
 
-        def gated_loss(w, b, h0, x):
-            h_last, hs = recurrent.matmul_recurrence(gated, w, b, h0, x, 3)
-            return jnp.sum(h_last ** 3) + jnp.sum(jnp.cos(hs))
-        check_grads(gru_loss, (w, b, h0, x3), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
-        w2 = {"u": jax.random.normal(k[4], (3, 3), jnp.float64), "g": jax.random.normal(k[5], (3, 3), jnp.float64)}
-        b2 = {"u": b[:3], "g": b[3:6]}
-        check_grads(gated_loss, (w2, b2, h0, jax.random.normal(k[6], (5, 2, 3), jnp.float64)), order=1,
-                    modes=("rev",), atol=1e-6, rtol=1e-6)
+def test_empty_time_axis_is_a_clear_error():
+    p = gru.init_layer(jax.random.key(0), 3, 4)
+    with pytest.raises(ValueError, match="empty time axis"):
+        gru.scan(p, jnp.zeros((2, 0, 3)))

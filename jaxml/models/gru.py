@@ -13,13 +13,22 @@ h f32[batch, hidden]:
 
 Params of one layer: ``{"w_i": f32[in, 3H], "w_h": f32[H, 3H], "b_i": f32[3H], "b_h": f32[3H]}`` with the
 gate blocks in the order (r, z, n) — PyTorch's weight_ih_l0.T / weight_hh_l0.T / bias_ih_l0 / bias_hh_l0.
-The input projections x W + b for all time steps are computed before the scan (one time-major array per
-gate); the scan body only does the recurrent f32[batch, H] x f32[H, 3H] matmul. Gradients with reset_after
-go through ``jaxml.nn.recurrent.matmul_recurrence`` (dU = sum_t h_{t-1}^T da_t as one matmul after the
-backward scan), because on CPU a scan's per-step work, not its FLOPs, sets the step time.
+With reset_after the layer is one custom VJP (``_layer``): the input projection xp = x W_i for all steps is
+one f32[T*batch, in] x f32[in, 3H] matmul before the loop, the loop does the one recurrent f32[batch, H] x
+f32[H, 3H] matmul per step, and the backward loop carries only dh and, with g = dh_t + dy_t,
+
+    dp_n = g (.) (1 - z) (.) (1 - n^2)      dp_z = g (.) (h - n) (.) z (.) (1 - z)
+    dp_r = dp_n (.) (h U_n + c_n) (.) r (.) (1 - r)
+    da = [dp_r, dp_z, r (.) dp_n]           dh_{t-1} = g (.) z + da U^T
+
+writing da over the stored a_t = h_{t-1} U + c and dxp = [dp_r, dp_z, dp_n] over xp_t in place; after it
+dU = [h_0 .. h_T]^T da, dW_i = x^T dxp and dx = dxp W_i^T are one matmul each. Why: on XLA:CPU a scan's per-step
+work and every fresh buffer (page-faulted on each call) cost more than the FLOPs, so the loop stores only h_t and
+a_t and reuses buffers that are dead.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import jax
@@ -28,7 +37,7 @@ from jax import lax
 
 from jaxml import parallel
 from jaxml.models.base import Model
-from jaxml.nn import initializers, layers, recurrent
+from jaxml.nn import initializers, layers
 
 
 def init_layer(key, in_features: int, hidden: int, *, kernel_init: str = "glorot_uniform",
@@ -57,10 +66,7 @@ def _update_after(a: jax.Array, x_gates: tuple, h: jax.Array) -> jax.Array:
     r = _sigmoid(xr + a[..., :hidden])
     z = _sigmoid(xz + a[..., hidden:2 * hidden])
     n = jnp.tanh(xn + r * a[..., 2 * hidden:])
-    h_new = n + z * (h - n)
-    if len(x_gates) == 4:                       # (xr, xz, xn, valid f32[batch, 1]): freeze finished rows
-        h_new = jnp.where(x_gates[3] > 0, h_new, h)
-    return h_new
+    return n + z * (h - n)
 
 
 def _step_before(params: dict, h: jax.Array, x_gates: tuple) -> jax.Array:
@@ -76,6 +82,95 @@ def _step_before(params: dict, h: jax.Array, x_gates: tuple) -> jax.Array:
     if len(x_gates) == 4:
         h_new = jnp.where(x_gates[3] > 0, h_new, h)
     return h_new
+
+
+def _at(stack: jax.Array, t) -> jax.Array:
+    """stack[:, t] of a batch-major f32[batch, T, ...] stack (t traced)."""
+    return lax.dynamic_index_in_dim(stack, t, 1, keepdims=False)
+
+
+def _put(stack: jax.Array, row: jax.Array, t) -> jax.Array:
+    """stack with stack[:, t] = row, in place when stack is dead afterwards (a loop carry)."""
+    return lax.dynamic_update_index_in_dim(stack, row, t, 1)
+
+
+def _gates(a, xp, b, hidden):
+    """(r, z, n) f32[batch, H] from a = h U + c f32[batch, 3H], xp = x_t W f32[batch, 3H] and b = b_i f32[3H]."""
+    r = _sigmoid(xp[..., :hidden] + b[:hidden] + a[..., :hidden])
+    z = _sigmoid(xp[..., hidden:2 * hidden] + b[hidden:2 * hidden] + a[..., hidden:2 * hidden])
+    n = jnp.tanh(xp[..., 2 * hidden:] + b[2 * hidden:] + r * a[..., 2 * hidden:])
+    return r, z, n
+
+
+def _layer_forward(w_i, b_i, u, c, h0, xs, valid, unroll):
+    """The forward loop; returns h_T, hs f32[batch, T + 1, H] (hs[:, 0] = h0), a_s f32[batch, T + 1, 3H]
+    (a_s[:, t] = hs[:, t] U + c, the last slot zero so dU is one matmul over all of hs) and xp = x W
+    f32[batch, T, 3H] (b_i is added in the loop, where it fuses, rather than as one more buffer). All batch-major
+    like xs: a time-major layout would cost a transpose of x, hs and dhs per call."""
+    batch, steps, hidden = xs.shape[0], xs.shape[1], h0.shape[-1]
+    xp = (xs.reshape(batch * steps, -1) @ w_i).reshape(batch, steps, -1)
+
+    def body(t, carry):
+        h, hs, a_s = carry
+        a = h @ u + c
+        r, z, n = _gates(a, _at(xp, t), b_i, hidden)
+        h_new = n + z * (h - n)
+        if valid is not None:
+            h_new = jnp.where(_at(valid, t) > 0, h_new, h)
+        return h_new, _put(hs, h_new, t + 1), _put(a_s, a, t)
+    hs = lax.empty((batch, steps + 1, hidden), h0.dtype).at[:, 0].set(h0)
+    a_s = lax.empty((batch, steps + 1, xp.shape[-1]), xp.dtype).at[:, steps].set(0)
+    hs, a_s, _ = parallel.vary_alike(hs, a_s, xp)                    # shard_map: carries of the data's type
+    h, hs, a_s = lax.fori_loop(0, steps, body, (h0, hs, a_s), unroll=unroll)
+    return h, hs, a_s, xp
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(7,))
+def _layer(w_i, b_i, u, c, h0, xs, valid, unroll):
+    """reset_after GRU layer: (w_i, b_i, w_h, b_h, h0 f32[batch, H], xs f32[batch, T, in], valid f32[batch, T, 1]
+    or None) -> (h_T, hs f32[batch, T, H]); where valid is 0 the state is kept."""
+    h, hs, _, _ = _layer_forward(w_i, b_i, u, c, h0, xs, valid, unroll)
+    return h, hs[:, 1:]
+
+
+def _layer_fwd(w_i, b_i, u, c, h0, xs, valid, unroll):
+    h, hs, a_s, xp = _layer_forward(w_i, b_i, u, c, h0, xs, valid, unroll)
+    return (h, hs[:, 1:]), (w_i, b_i, u, xs, valid, hs, a_s, xp)
+
+
+def _layer_bwd(unroll, res, cts):
+    w_i, b_i, u, xs, valid, hs, a_s, xp = res
+    dh_last, dhs = cts
+    batch, steps, hidden = xp.shape[0], xp.shape[1], hs.shape[-1]
+    u_t = u.T
+
+    def body(j, carry):
+        dh, da_s, dxp = carry                   # da_s / dxp start as a_s / xp and are overwritten step by step
+        t = steps - 1 - j
+        a, hp, g = _at(da_s, t), _at(hs, t), dh + _at(dhs, t)
+        r, z, n = _gates(a, _at(dxp, t), b_i, hidden)
+        if valid is not None:
+            v = _at(valid, t)
+            g, g_frozen = g * v, g * (1 - v)
+        dpn = g * (1 - z) * (1 - n * n)
+        dpz = g * (hp - n) * z * (1 - z)
+        dpr = dpn * a[..., 2 * hidden:] * r * (1 - r)
+        da = jnp.concatenate([dpr, dpz, dpn * r], axis=-1)
+        dh = g * z + da @ u_t
+        if valid is not None:
+            dh = dh + g_frozen
+        return dh, _put(da_s, da, t), _put(dxp, jnp.concatenate([dpr, dpz, dpn], axis=-1), t)
+    dh_last, _ = parallel.vary_alike(dh_last, xp)
+    dh0, das, dxp = lax.fori_loop(0, steps, body, (dh_last, a_s, xp), unroll=unroll)
+    das, dxp = das.reshape(batch * (steps + 1), -1), dxp.reshape(batch * steps, -1)
+    dw_i = xs.reshape(batch * steps, -1).T @ dxp
+    du = hs.reshape(-1, hidden).T @ das
+    dxs = (dxp @ w_i.T).reshape(xs.shape)
+    dvalid = None if valid is None else jnp.zeros_like(valid)
+    return dw_i, dxp.sum(0), du, das.sum(0), dh0, dxs, dvalid
+
+
+_layer.defvjp(_layer_fwd, _layer_bwd)
 
 
 def cell_from_projection(params: dict, h: jax.Array, xp: jax.Array, *, reset_after: bool = True) -> jax.Array:
@@ -97,34 +192,42 @@ def scan(params: dict, xs: jax.Array, h0: jax.Array | None = None, *, reset_afte
     """Run one layer over xs f32[batch, time, in]; returns (h_last f32[batch, H], hs f32[batch, time, H]).
 
     With ``lengths`` int[batch], steps t >= lengths[b] leave the state unchanged (and emit zeros), so
-    h_last is the state after each sequence's own last step. The input projections are three time-major
-    f32[time, batch, H] arrays (one per gate, so each step reads contiguous rows); with reset_after the
-    recurrence runs through ``recurrent.matmul_recurrence``, whose backward computes dU as one matmul
-    after the scan instead of one small accumulation per step.
+    h_last is the state after each sequence's own last step. With reset_after the layer is the custom VJP
+    ``_layer`` (module docstring); reset_after=False runs the cell under a plain ``lax.scan`` over the
+    per-gate time-major input projections f32[time, batch, H].
     """
     if xs.ndim != 3 or xs.shape[-1] != params["w_i"].shape[0]:
         raise ValueError(f"gru.scan expects xs of shape [batch, time, {params['w_i'].shape[0]}], got {xs.shape}")
     batch, time = xs.shape[0], xs.shape[1]
+    if time == 0:
+        raise ValueError("gru.scan: xs has an empty time axis (0 steps); give at least one step")
     hidden = params["w_h"].shape[0]
     h0 = jnp.zeros((batch, hidden), xs.dtype) if h0 is None else h0
-    h0, xs = parallel.vary_alike(h0, xs)                                 # shard_map: a carry of xs's type
-    xt = jnp.swapaxes(xs, 0, 1)                                          # [time, batch, in]
-    w_i, b_i = params["w_i"], params["b_i"]
-    x_gates = tuple(xt @ w_i[:, k * hidden:(k + 1) * hidden] + b_i[k * hidden:(k + 1) * hidden] for k in range(3))
     valid = None
     if lengths is not None:
-        valid = (jnp.arange(time)[:, None] < jnp.asarray(lengths)[None, :]).astype(xs.dtype)[..., None]
-        x_gates = x_gates + (valid,)                                     # f32[time, batch, 1]
+        valid = (jnp.arange(time)[None, :] < jnp.asarray(lengths)[:, None]).astype(xs.dtype)[..., None]
+    w_i, b_i = params["w_i"], params["b_i"]
     if reset_after:
-        h_last, hs = recurrent.matmul_recurrence(_update_after, params["w_h"], params["b_h"], h0, x_gates, unroll)
+        # shard_map: cast replicated operands to the data's varying type, so their cotangents get psummed
+        operands = parallel.vary_alike(w_i, b_i, params["w_h"], params["b_h"], h0, xs,
+                                       *(() if valid is None else (valid,)))
+        h_last, hs = _layer(*operands[:6], None if valid is None else operands[6], unroll)
     else:
+        h0, xs = parallel.vary_alike(h0, xs)                             # shard_map: a carry of xs's type
+        xt = jnp.swapaxes(xs, 0, 1)                                      # [time, batch, in]
+        x_gates = tuple(xt @ w_i[:, k * hidden:(k + 1) * hidden] + b_i[k * hidden:(k + 1) * hidden]
+                        for k in range(3))
+        if valid is not None:
+            x_gates = x_gates + (jnp.swapaxes(valid, 0, 1),)             # f32[time, batch, 1]
+
         def step(h, x_t):
             h = _step_before(params, h, x_t)
             return h, h
         h_last, hs = lax.scan(step, h0, x_gates, unroll=unroll)
+        hs = jnp.swapaxes(hs, 0, 1)
     if valid is not None:
         hs = jnp.where(valid > 0, hs, 0.0)
-    return h_last, jnp.swapaxes(hs, 0, 1)
+    return h_last, hs
 
 
 def make(*, input_features: int, hidden: Sequence[int] = (64,), num_outputs: int = 1, reset_after: bool = True,
