@@ -1,6 +1,6 @@
 """K-means: jaxml vs scikit-learn, both in this run, on the same float32 data and the same initial centres.
 
-    flock /tmp/jaxml-bench.lock python bench/kmeans.py [--quick] [--repeats=5]
+    flock /tmp/jaxml-bench.lock python bench/kmeans.py [--quick] [--repeats=5] [--workloads=china_ninit10,...]
 
 Workloads (ms, lower is better; ratios = sklearn / jaxml, > 1 means jaxml is faster):
   china_k8     scikit-learn's sample image china.jpg, 273,280 RGB pixels, k = 8: time per Lloyd
@@ -40,8 +40,34 @@ from jaxml.parallel import data_mesh
 
 flags.DEFINE_bool("quick", False, "Small blobs (200k rows), fewer repeats.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats per implementation (median reported).")
+WORKLOADS = ("china_k8", "blobs_k64", "blobs_fit", "china_ninit10")
+flags.DEFINE_list("workloads", list(WORKLOADS), f"Which workloads to run (default all): {', '.join(WORKLOADS)}.")
 flags.DEFINE_integer("devices", 0, "Fake CPU devices for the sharded run (0 = os.cpu_count()).")
 FLAGS = flags.FLAGS
+
+
+def ninit10(china, on_mesh, mesh, repeats, results, notes, ratios):
+    """n_init=10, whole fit from k-means++ (each library's own draw), default tol and max_iter."""
+    xj, xs = jax.numpy.asarray(china), on_mesh(china)
+    fits = {}
+
+    def jx(m):
+        def run():
+            fits[m is None] = r = kmeans(xj if m is None else xs, 8, n_init=10, seed=0, mesh=m, check_input=False)
+            float(r.inertia)
+        return run
+
+    def sk():
+        fits["sk"] = KMeans(8, n_init=10, random_state=0).fit(china)
+
+    med = timing.interleaved_medians({"jaxml": jx(mesh), "jaxml-1dev": jx(None), "sklearn": sk}, repeats=repeats)
+    for impl, t in med.items():
+        results[f"china_ninit10/{impl}"] = t * 1e3
+    notes["china_ninit10/jaxml"] = f"inertia {float(fits[False].inertia):.6g}"
+    notes["china_ninit10/jaxml-1dev"] = f"inertia {float(fits[True].inertia):.6g}"
+    notes["china_ninit10/sklearn"] = f"inertia {fits['sk'].inertia_:.6g}"
+    for impl in ("jaxml", "jaxml-1dev"):
+        ratios[f"{impl}/sklearn:china_ninit10"] = med["sklearn"] / med[impl]
 
 
 def main(argv):
@@ -55,12 +81,16 @@ def main(argv):
         return jax.device_put(x, NamedSharding(mesh, P(mesh.axis_names[0]))) if len(x) % mesh.size == 0 else x
 
     repeats = 3 if FLAGS.quick else FLAGS.repeats
+    unknown = set(FLAGS.workloads) - set(WORKLOADS)
+    if unknown:
+        raise app.UsageError(f"--workloads: unknown {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
     sk_threads = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"), default=1)
     print(f"jax {jax.__version__} on {jax.device_count()} CPU devices; scikit-learn with {sk_threads} OpenMP threads")
 
     china = load_sample_image("china.jpg").reshape(-1, 3).astype(np.float32)
     n_blobs = 200_000 if FLAGS.quick else 1_000_000
-    blobs = make_blobs(n_blobs, 16, centers=64, random_state=0)[0].astype(np.float32)
+    blobs = (make_blobs(n_blobs, 16, centers=64, random_state=0)[0].astype(np.float32)
+             if {"blobs_k64", "blobs_fit"} & set(FLAGS.workloads) else None)
 
     results, notes, ratios = {}, {}, {}
 
@@ -105,31 +135,14 @@ def main(argv):
         if bounded:
             ratios[f"jaxml/sklearn-best:{name}"] = min(times["sklearn"], times["sklearn-elkan"]) / times["jaxml"]
 
-    per_iteration("china_k8", china, 8, 30)
-    per_iteration("blobs_k64", blobs, 64, 10)
-    per_iteration("blobs_fit", blobs, 64, 300, tol=1e-4, f64=False)
-
-    # n_init=10, whole fit from k-means++ (each library's own draw), default tol and max_iter.
-    xj, xs = jax.numpy.asarray(china), on_mesh(china)
-    fits = {}
-
-    def jx(m):
-        def run():
-            fits[m is None] = r = kmeans(xj if m is None else xs, 8, n_init=10, seed=0, mesh=m, check_input=False)
-            float(r.inertia)
-        return run
-
-    def sk():
-        fits["sk"] = KMeans(8, n_init=10, random_state=0).fit(china)
-
-    med = timing.interleaved_medians({"jaxml": jx(mesh), "jaxml-1dev": jx(None), "sklearn": sk}, repeats=repeats)
-    for impl, t in med.items():
-        results[f"china_ninit10/{impl}"] = t * 1e3
-    notes["china_ninit10/jaxml"] = f"inertia {float(fits[False].inertia):.6g}"
-    notes["china_ninit10/jaxml-1dev"] = f"inertia {float(fits[True].inertia):.6g}"
-    notes["china_ninit10/sklearn"] = f"inertia {fits['sk'].inertia_:.6g}"
-    for impl in ("jaxml", "jaxml-1dev"):
-        ratios[f"{impl}/sklearn:china_ninit10"] = med["sklearn"] / med[impl]
+    if "china_k8" in FLAGS.workloads:
+        per_iteration("china_k8", china, 8, 30)
+    if "blobs_k64" in FLAGS.workloads:
+        per_iteration("blobs_k64", blobs, 64, 10)
+    if "blobs_fit" in FLAGS.workloads:
+        per_iteration("blobs_fit", blobs, 64, 300, tol=1e-4, f64=False)
+    if "china_ninit10" in FLAGS.workloads:
+        ninit10(china, on_mesh, mesh, repeats, results, notes, ratios)
 
     table = [(name, value, notes.get(name, "")) for name, value in results.items()]
     timing.emit("kmeans", "ms", False, results, ratios, table)

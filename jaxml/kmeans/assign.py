@@ -55,9 +55,26 @@ def half_norms(c, active=None):
     return h if active is None else jnp.where(active, h, MASKED_HALF_NORM)
 
 
+# Up to this many coordinates the products c.x are d broadcast multiply-adds, not a matmul: a contraction of
+# depth 3 (RGB pixels) wastes most of a matmul kernel, while the elementwise chain fuses with the argmax.
+SMALL_D = 4
+
+
+def cross(c, xc):
+    """c_j.x'_i for every centre and row: f32[k, d], f32[B, d] -> f32[k, B]. For d <= SMALL_D a chain of d
+    broadcast multiply-adds (elementwise, so the same bits whatever k, B or batching), else one matmul."""
+    d = c.shape[1]
+    if d > SMALL_D:
+        return lax.dot_general(c, xc, (((1,), (1,)), ((), ())), precision=HIGHEST)
+    s = c[:, :1] * xc[None, :, 0]
+    for j in range(1, d):
+        s = s + c[:, j:j + 1] * xc[None, :, j]
+    return s
+
+
 def scores(c, h, xc):
     """x.c - h for every centre and row: f32[k, d], f32[k], f32[B, d] -> f32[k, B]."""
-    return lax.dot_general(c, xc, (((1,), (1,)), ((), ())), precision=HIGHEST) - h[:, None]
+    return cross(c, xc) - h[:, None]
 
 
 def argmax_rows(s):
@@ -132,6 +149,31 @@ def cluster_stats(blocks: Blocks, c, h, shards: Shards):
         return add_block_sums(sums, xc, w, label), None
 
     sums, _ = lax.scan(body, jnp.zeros((k, d + 1), c.dtype), blocks.rows())
+    return shards.sum(sums)
+
+
+# Above this many runs a batch sums through one batched scatter instead of one scatter per run (compile size).
+MAX_UNROLLED_RUNS = 16
+
+
+def cluster_stats_runs(blocks: Blocks, c, h, shards: Shards):
+    """``cluster_stats`` for m runs at once: c f32[m, k, d], h f32[m, k] -> f32[m, k, d+1], summed over devices.
+
+    Each block is read once for all m runs; run r sums exactly as ``cluster_stats(blocks, c[r], h[r])`` (the same
+    scatter in the same order; for d <= SMALL_D the same score bits, else a batched matmul's). ``vmap(cluster_stats)``
+    would turn the m scatters into one batched scatter, several times slower on XLA:CPU than m plain ones.
+    """
+    m, k, d = c.shape
+
+    def body(sums, blk):
+        x, w, _ = blk
+        xc = x - blocks.mean
+        _, label = argmax_rows(jnp.swapaxes(jax.vmap(scores, in_axes=(0, 0, None))(c, h, xc), 0, 1))  # i32[m, B]
+        if m > MAX_UNROLLED_RUNS:
+            return jax.vmap(add_block_sums, in_axes=(0, None, None, 0))(sums, xc, w, label), None
+        return jnp.stack([add_block_sums(sums[r], xc, w, label[r]) for r in range(m)]), None
+
+    sums, _ = lax.scan(body, jnp.zeros((m, k, d + 1), c.dtype), blocks.rows())
     return shards.sum(sums)
 
 

@@ -27,9 +27,14 @@ from jaxml.kmeans.shards import Shards
 
 def _cumsum_rows(v):
     """Running sums along the last axis of f32[T, B] as two small triangular matmuls (chunks of c, then
-    chunk offsets): compiles far faster on XLA:CPU than cumsum's log-depth scan, and is as exact."""
+    chunk offsets): compiles far faster on XLA:CPU than cumsum's log-depth scan, and is as exact. Chunks are
+    64 wide whatever B (zeros pad the last one): a B with no factor near 64 (4,270 = 2 x 2,135) would otherwise
+    make the offsets' triangle B/2 wide, ~B^2/4 multiply-adds per row."""
     t, b = v.shape
-    c = math.gcd(b, 64)
+    c = 64
+    pad = -b % c
+    if pad:
+        return _cumsum_rows(jnp.pad(v, ((0, 0), (0, pad))))[:, :b]
 
     def tri(m):  # tri[i, j] = 1 for i <= j
         return jnp.triu(jnp.ones((m, m), v.dtype))
