@@ -139,6 +139,41 @@ def test_vmapped_restarts_equal_restarts_one_at_a_time():
     assert float(fit.inertia) == pytest.approx(min(float(r.inertia) for r in alone), rel=1e-6)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mesh", [None, "four"])
+def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mesh):
+    """A small fit (fit.SMALL_ROW_RUNS) steps its restarts without shedding finished ones and is compiled with
+    XLA:CPU's elemental emitters; forced down the large-fit path (compacting batch, fusion emitters) the same
+    restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k."""
+    from jaxml.kmeans import auto_k
+    from jaxml.kmeans import fit as fit_lib
+    programs = (fit_lib._fit_program, fit_lib._init_program, auto_k._sweep_program)  # traced per plan: clear
+    mesh = parallel.data_mesh() if mesh else None
+    x = blobs(6, std=2.5)
+
+    def fits():
+        return (kmeans(x, K, n_init=4, seed=3, mesh=mesh, max_iter=40),
+                kmeans_auto_k(x, 6, n_init=2, seed=1, mesh=mesh), init_centers(x, K, n_init=4, seed=3, mesh=mesh))
+    assert fit_lib.is_small(fit_lib.make_plan(N, D, K, n_init=4, init="k-means++", block_size=None, mesh=mesh), 4)
+    small = fits()
+    monkeypatch.setattr(fit_lib, "SMALL_ROW_RUNS", 0)
+    try:
+        for p in programs:
+            p.cache_clear()
+        large = fits()
+    finally:
+        for p in programs:
+            p.cache_clear()
+    np.testing.assert_allclose(small[1].inertia, large[1].inertia, rtol=1e-6)
+    for a, b in ((small[0], large[0]), (small[1].result, large[1].result)):
+        np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+        np.testing.assert_allclose(np.asarray(a.centers), np.asarray(b.centers), rtol=1e-6, atol=1e-6)
+        assert int(a.n_iter) == int(b.n_iter)
+        assert float(a.inertia) == pytest.approx(float(b.inertia), rel=1e-6)
+    assert int(small[1].k) == int(large[1].k)
+    np.testing.assert_array_equal(np.asarray(small[2]), np.asarray(large[2]))
+
+
 def test_kmeans_plusplus_draws_distinct_points_one_per_separated_blob():
     x = blobs(5, std=0.3, box=(-100, 100))
     truth = KMeans(K, n_init=1, random_state=0).fit(x).labels_

@@ -32,6 +32,7 @@ from jaxml.kmeans.fit import (
     given_rows,
     init_argument,
     initial_centers,
+    is_small,
     lloyd_knobs,
     make_plan,
     prepare,
@@ -85,7 +86,7 @@ def _sweep_program(plan: Plan):
         active = slots[None, :] < ks[:, None]                                   # bool[k_max * n_init, k_max]
         starts = jnp.tile(c0, (k_max, 1, 1))                                    # run j: restart j % n_init
         centers, n_iters = lloyd_batch(blocks, starts, active, max_iter=knobs["max_iter"], tol_abs=tol_abs,
-                                       shards=shards)
+                                       shards=shards, compact=not is_small(plan, k_max * plan.n_init))
         centers = centers.reshape((k_max, n_init) + centers.shape[1:])
         n_iters = n_iters.reshape(k_max, n_init)
         centers, n_iters, curve = jax.vmap(lambda c, n, a: best_restart(blocks, c, n, a, shards))(
@@ -97,7 +98,8 @@ def _sweep_program(plan: Plan):
         return (k, curve, score, c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss,
                 n_iters[k - 1])
 
-    return shard_program("sweep", plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""))
+    return shard_program("sweep", plan, per_device, ("", "", "", "", "data", "", "", "", "", "", ""),
+                         small_fit=is_small(plan, k_max * plan.n_init))
 
 
 def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float = 0.1, init="k-means++",

@@ -121,6 +121,19 @@ def _divisor_near(n: int, target: int) -> int | None:
 BOUNDS_MIN_KD = 128
 
 
+# A small fit (rows x runs below this) is compiled for compile time, not run time: its whole run is milliseconds
+# (a run-iteration costs ~7 ns a row on CPU at d = 3, k = 8) next to seconds of XLA:CPU compile. So its runs
+# do not shed finished runs (``lloyd.lloyd_batch(compact=False)``: each batch size is one more copy of the
+# step to compile, ~1.5 s for 4 restarts) and XLA:CPU uses its elemental emitters instead of the MLIR fusion
+# emitters (~0.5 s less compile, kernels ~1.4x slower). Measured on china.jpg (jaxml/kmeans/README.md).
+SMALL_ROW_RUNS = 2 ** 20
+
+
+def is_small(plan: Plan, runs: int) -> bool:
+    """Whether ``runs`` Lloyd runs over the plan's rows make a small fit (see SMALL_ROW_RUNS)."""
+    return plan.padded * runs < SMALL_ROW_RUNS
+
+
 def use_bounds(bounds: bool | None, k: int, d: int, n_init: int, platform: str = "cpu") -> bool:
     """Resolve ``kmeans(bounds=...)``: None chooses bounds for single runs (n_init = 1) on CPU with
     k * d >= BOUNDS_MIN_KD. Accelerators keep brute force by default: their matmuls are cheap next to
@@ -176,19 +189,23 @@ def best_restart(blocks: Blocks, centers, n_iters, active, shards: Shards):
     return centers[best], n_iters[best], inertia[best]
 
 
-def compile_options(mesh: Mesh | None) -> dict | None:
-    """XLA options for the program: on a mesh of several CPU devices, no intra-op (Eigen) threads.
+def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
+    """XLA options for the program, on CPU only and per program (nothing else in the process changes):
+    on a mesh of several devices no intra-op (Eigen) threads — each device already runs its shard on a
+    thread of its own, one per core, and Eigen's pool would only contend with them (jaxml/kmeans/README.md);
+    for a ``small_fit`` the elemental emitters, which compile faster (SMALL_ROW_RUNS)."""
+    platform = jax.default_backend() if mesh is None else mesh.devices.flat[0].platform
+    if platform != "cpu":
+        return None
+    options = {}
+    if mesh is not None and mesh.devices.size > 1:
+        options["xla_cpu_multi_thread_eigen"] = False
+    if small_fit:
+        options["xla_cpu_use_fusion_emitters"] = False
+    return options or None
 
-    Each CPU device already runs its shard on a thread of its own, one per core; Eigen's thread pool
-    would only contend with them (jaxml/kmeans/README.md). One device keeps XLA's defaults. Per program,
-    so nothing else in the process changes.
-    """
-    if mesh is not None and mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu":
-        return {"xla_cpu_multi_thread_eigen": False}
-    return None
 
-
-def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str = ""):
+def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str = "", small_fit: bool = False):
     """jit(pad -> [shard_map] per_device -> drop padded labels), through ``compile_cache.jit_once`` (a later
     process reuses the traced program; ``name``, the plan and ``static_key`` identify it).
 
@@ -213,7 +230,7 @@ def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str 
                                 out_specs=specs, check_vma=False)(x, w, init_arg, knobs)
         return tuple(o[: plan.n] if s == "data" else o for o, s in zip(out, out_specs))
     return compile_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
-                                  compiler_options=compile_options(plan.mesh), mesh=plan.mesh)
+                                  compiler_options=compile_options(plan.mesh, small_fit), mesh=plan.mesh)
 
 
 def lloyd_knobs(max_iter: int, tol: float) -> dict:
@@ -233,13 +250,14 @@ def _fit_program(plan: Plan):
             c, n_iter = run(c0[0])
         else:
             centers, n_iters = lloyd_batch(blocks, c0, None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
-                                           shards=shards)
+                                           shards=shards, compact=not is_small(plan, plan.n_init))
             c, n_iter, _ = best_restart(blocks, centers, n_iters, None, shards)
         labels, within, sizes = final_assignment(blocks, c, None, shards)
         inertia = jnp.sum(within)
         return c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
 
-    return shard_program("fit", plan, per_device, ("", "data", "", "", "", "", "", ""))
+    return shard_program("fit", plan, per_device, ("", "data", "", "", "", "", "", ""),
+                         small_fit=is_small(plan, plan.n_init))
 
 
 @functools.lru_cache(maxsize=16)
@@ -251,7 +269,7 @@ def _init_program(plan: Plan):
         rows = jax.vmap(lambda i, o: shards.from_owner(x[i], o))(idx, owner)  # the data rows, bit for bit
         return rows, owner * (plan.n_blocks * plan.block) + idx                # and their global row indices
 
-    return shard_program("init", plan, per_device, ("", ""))
+    return shard_program("init", plan, per_device, ("", ""), small_fit=is_small(plan, plan.n_init))
 
 
 def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_weight=None, seed=0,

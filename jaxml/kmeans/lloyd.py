@@ -93,16 +93,17 @@ def lloyd(blocks: Blocks, c0, active, *, max_iter: int, tol_abs, shards: Shards)
     return c, n_iter
 
 
-def batch_sizes(r: int) -> tuple[int, ...]:
-    """Compiled batch sizes for R runs, ascending: R, ceil(R/2), ceil(R/4), ..., 1 (10 -> 1, 2, 3, 5, 10)."""
+def batch_sizes(r: int, compact: bool = True) -> tuple[int, ...]:
+    """Compiled batch sizes for R runs, ascending: R, ceil(R/2), ceil(R/4), ..., 1 (10 -> 1, 2, 3, 5, 10);
+    just (R,) without ``compact``."""
     sizes, m = {r}, r
-    while m > 1:
+    while compact and m > 1:
         m = -(-m // 2)
         sizes.add(m)
     return tuple(sorted(sizes))
 
 
-def lloyd_batch(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards):
+def lloyd_batch(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards, compact: bool = True):
     """R independent Lloyd runs (restarts, or k values of a sweep) from c0 f32[R, k, d]; active: bool[R, k] or None.
 
     Returns (centres f32[R, k, d], n_iter i32[R]), each run exactly as ``lloyd`` would give it alone.
@@ -114,9 +115,11 @@ def lloyd_batch(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards
     the blocks scores all its runs: ``assign.cluster_stats_runs``; the rest of the step under vmap), and
     scatters the results back; finished runs are not touched again. The branch index is computed from
     replicated values, so under ``shard_map`` every device takes the same branch (the psums match).
+    ``compact=False`` compiles the R-run batch only (finished runs ride along, frozen): each batch size is
+    another copy of the step for XLA to compile, which small data never earns back (``fit.compacts``).
     """
     r = c0.shape[0]
-    sizes = batch_sizes(r)
+    sizes = batch_sizes(r, compact)
 
     def stepped(m):
         def branch(state, running):
