@@ -17,6 +17,12 @@ Workloads: ``blobs`` = configs/blobs_mlp.py (MLP 8-32-16-4 with batch norm, SGD,
 batches); with ``--one_seed`` every member has seed 0 and only the lr differs, so the members share each batch
 (the population's first layer is then one wide matmul x @ [W_1 ... W_N]). Lower seconds are better; ratios are
 sequential / population.
+
+The table also gives each workload's roofline: the FLOPs of one member's compiled step (XLA's cost analysis) x N,
+the achieved GFLOP/s of both sides against the f32 matmul peak measured in the same run, and the ``ceiling``:
+sequential steps / (N x step FLOPs / peak), the per-step ratio a population would reach running every FLOP at
+the matmul peak with nothing else to do (an upper bound: the optimizer's passes over the N members' state are
+memory traffic on top).
 """
 from __future__ import annotations
 
@@ -102,6 +108,8 @@ def steady_state(configs, steps: int):
     one_step = jax.jit(functools.partial(step_lib.make_train_step(model, objective, opt), hp=step_lib.Hparams(seed=0)),
                        donate_argnums=0)
     seq_box = [[jax.device_put(jax.tree.map(lambda a, i=i: a[i], host)) for i in range(n)]]
+    example = jax.device_put(sources[seeds[0]].batch(0))
+    flops = float(one_step.lower(seq_box[0][0], example).compile().cost_analysis().get("flops", 0.0))
 
     def seq_run():
         states = seq_box[0]
@@ -113,7 +121,7 @@ def steady_state(configs, steps: int):
             states[i] = s
         jax.block_until_ready(states)
         clock["seq"] += steps
-    return pop_run, seq_run
+    return pop_run, seq_run, flops
 
 
 def end_to_end(configs):
@@ -144,6 +152,7 @@ def main(argv):
         steps, repeats, e2e_repeats = 5, 3, 1
         workloads = workloads if FLAGS["workloads"].present else ["blobs"]
     results, ratios, table = {}, {}, []
+    peak = timing.matmul_peak_gflops()
     for workload in workloads:
         if workload == "mnist" and not os.environ.get("JAXML_DATA_DIR"):
             print("mnist workload SKIPPED: JAXML_DATA_DIR unset (export JAXML_DATA_DIR=.../shared/data)")
@@ -152,14 +161,20 @@ def main(argv):
         configs = member_configs(base, FLAGS.members, one_seed=FLAGS.one_seed)
         n = len(configs)
         t0 = time.perf_counter()
-        pop_run, seq_run = steady_state(configs, steps)
+        pop_run, seq_run, flops = steady_state(configs, steps)
         med = timing.interleaved_medians({"pop": pop_run, "seq": seq_run}, repeats=repeats, warmup=1)
         results[f"population_steps@{workload}"], results[f"sequential_steps@{workload}"] = med["pop"], med["seq"]
         ratios[f"jaxml/sequential_steps@{workload}"] = med["seq"] / med["pop"]
+        work = n * steps * flops / 1e9                                          # GFLOP in either timed block
+        ceiling = med["seq"] / (work / peak) if work else float("nan")
+        results[f"ceiling_steps@{workload}"] = ceiling
         table += [(f"population steps {workload}", med["pop"],
                    f"{n} members x {steps} steps, one vmapped call per step"
-                   f" ({'shared' if FLAGS.one_seed else 'stacked'} batch)"),
-                  (f"sequential steps {workload}", med["seq"], f"{n} x {steps} jitted single-model steps")]
+                   f" ({'shared' if FLAGS.one_seed else 'stacked'} batch); {work / med['pop']:.0f} GFLOP/s"),
+                  (f"sequential steps {workload}", med["seq"],
+                   f"{n} x {steps} jitted single-model steps; {work / med['seq']:.0f} GFLOP/s"),
+                  (f"ceiling steps {workload}", ceiling,
+                   f"ratio at the {peak:.0f} GFLOP/s matmul peak: {flops / 1e6:.1f} MFLOP a member step")]
         pop_e2e, seq_e2e = end_to_end(configs)
         med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e}, repeats=e2e_repeats, warmup=0)
         total = int(base.train.num_steps) or int(base.train.num_epochs) * data.build(base).train.steps_per_epoch

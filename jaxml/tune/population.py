@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxml import data
+from jaxml import compile_cache, data
 from jaxml.data import pipeline
 from jaxml.models import mlp, sequential
 from jaxml.train import config as config_lib
@@ -263,6 +263,7 @@ def train_population(configs: Sequence, workdirs: Sequence[str]) -> list[dict]:
     if len(configs) != len(workdirs):
         raise ValueError(f"{len(configs)} configs but {len(workdirs)} workdirs")
     check_population(configs)
+    compile_cache.enable()   # as train_and_evaluate: a repeated sweep skips XLA compilation
     base = configs[0]
     splits = data.build(base)
     model = loop.build_model(base, splits.input_shape)
