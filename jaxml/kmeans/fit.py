@@ -125,7 +125,8 @@ BOUNDS_MIN_KD = 128
 # (a run-iteration costs ~7 ns a row on CPU at d = 3, k = 8) next to seconds of XLA:CPU compile. So its runs
 # do not shed finished runs (``lloyd.lloyd_batch(compact=False)``: each batch size is one more copy of the
 # step to compile, ~1.5 s for 4 restarts) and XLA:CPU uses its elemental emitters instead of the MLIR fusion
-# emitters (~0.5 s less compile, kernels ~1.4x slower). Measured on china.jpg (jaxml/kmeans/README.md).
+# emitters (~0.5 s less compile, kernels ~1.4x slower) and LLVM -O1 (~0.3 s less, no slower there). Measured on
+# china.jpg (jaxml/kmeans/README.md).
 SMALL_ROW_RUNS = 2 ** 20
 
 
@@ -193,7 +194,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
     """XLA options for the program, on CPU only and per program (nothing else in the process changes):
     on a mesh of several devices no intra-op (Eigen) threads — each device already runs its shard on a
     thread of its own, one per core, and Eigen's pool would only contend with them (jaxml/kmeans/README.md);
-    for a ``small_fit`` the elemental emitters, which compile faster (SMALL_ROW_RUNS)."""
+    for a ``small_fit`` the elemental emitters and LLVM -O1, which compile faster (SMALL_ROW_RUNS)."""
     platform = jax.default_backend() if mesh is None else mesh.devices.flat[0].platform
     if platform != "cpu":
         return None
@@ -202,6 +203,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
         options["xla_cpu_multi_thread_eigen"] = False
     if small_fit:
         options["xla_cpu_use_fusion_emitters"] = False
+        options["xla_backend_optimization_level"] = 1   # LLVM -O1: no fast-math either way, the same bits
     return options or None
 
 
