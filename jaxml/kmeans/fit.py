@@ -203,7 +203,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
         options["xla_cpu_multi_thread_eigen"] = False
     if small_fit:
         options["xla_cpu_use_fusion_emitters"] = False
-        options["xla_backend_optimization_level"] = 1   # LLVM -O1: no fast-math either way, the same bits
+        options["xla_backend_optimization_level"] = 1   # LLVM -O1 (XLA enables no fast-math at any level)
     return options or None
 
 
