@@ -85,12 +85,14 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
 
     Returns (centres f32[k, d] centred, local flat row index i32[k], owning device i32[k]). Each step
     is two passes over the blocks (potentials of the T candidates, then the new nearest distances),
-    so nothing of size T x n is stored.
+    so nothing of size T x n is stored. Every draw is made up front, u f32[k, T] from ``key`` (row 0, first
+    entry: the first centre; row c: step c's candidates): one generator call, where one per step made XLA:CPU
+    compile ~0.15 s longer.
     """
     x, w, xx, mean = blocks
     trials = 2 + int(math.log(k))
-    key0, key = jax.random.split(key)
-    idx, owner = _locate(jax.random.uniform(key0, (1,)), w, shards)
+    draws = jax.random.uniform(key, (k, trials))   # row 0: the first centre; row c: step c's candidates
+    idx, owner = _locate(draws[0, :1], w, shards)
     first = shards.from_owner(blocks.point(idx)[0], owner)
     _, closest = lax.scan(lambda _, b: (None, _block_dist(b[0], b[1], mean, first)[0]), None, (x, xx))
     centers = jnp.zeros((k, x.shape[-1]), x.dtype).at[0].set(first[0])
@@ -105,8 +107,7 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
 
     def step(c, state):
         centers, closest, picks = state
-        u = jax.random.uniform(jax.random.fold_in(key, c), (trials,))
-        idx, owner = _locate(u, w * closest, shards)
+        idx, owner = _locate(draws[c], w * closest, shards)
         cand = shards.from_owner(blocks.point(idx)[0], owner)
         best = jnp.argmin(potentials(cand, closest))
         chosen = cand[best]
