@@ -111,17 +111,19 @@ def _layer_forward(w_i, b_i, u, c, h0, xs, valid, unroll):
     xp = (xs.reshape(batch * steps, -1) @ w_i).reshape(batch, steps, -1)
 
     def body(t, carry):
-        h, hs, a_s = carry
+        h, hs, a_s, xp_t = carry
+        xp_next = _at(xp, jnp.minimum(t + 1, steps - 1))   # read a step ahead: a slice read in the step that
+        # uses it fuses into the gates' fusion, which XLA:CPU then ran ~3x slower (~160 vs ~50 us at 64 x 256)
         a = h @ u + c
-        r, z, n = _gates(a, _at(xp, t), b_i, hidden)
+        r, z, n = _gates(a, xp_t, b_i, hidden)
         h_new = n + z * (h - n)
         if valid is not None:
             h_new = jnp.where(_at(valid, t) > 0, h_new, h)
-        return h_new, _put(hs, h_new, t + 1), _put(a_s, a, t)
+        return h_new, _put(hs, h_new, t + 1), _put(a_s, a, t), xp_next
     hs = lax.empty((batch, steps + 1, hidden), h0.dtype).at[:, 0].set(h0)
     a_s = lax.empty((batch, steps + 1, xp.shape[-1]), xp.dtype).at[:, steps].set(0)
     hs, a_s, _ = parallel.vary_alike(hs, a_s, xp)                    # shard_map: carries of the data's type
-    h, hs, a_s = lax.fori_loop(0, steps, body, (h0, hs, a_s), unroll=unroll)
+    h, hs, a_s, _ = lax.fori_loop(0, steps, body, (h0, hs, a_s, _at(xp, 0)), unroll=unroll)
     return h, hs, a_s, xp
 
 
