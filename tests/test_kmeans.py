@@ -9,7 +9,8 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_sample_image, make_blobs
 
 from jaxml import parallel
-from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
+from jaxml.kmeans import auto_k, init_centers, kmeans, kmeans_auto_k
+from jaxml.kmeans import fit as fit_lib
 from jaxml.kmeans import palette as pal
 
 N, D, K = 1203, 4, 5
@@ -143,10 +144,8 @@ def test_vmapped_restarts_equal_restarts_one_at_a_time():
 @pytest.mark.parametrize("mesh", [None, "four"])
 def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mesh):
     """A small fit (fit.SMALL_ROW_RUNS) steps its restarts without shedding finished ones and is compiled with
-    XLA:CPU's elemental emitters; forced down the large-fit path (compacting batch, fusion emitters) the same
-    restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k."""
-    from jaxml.kmeans import auto_k
-    from jaxml.kmeans import fit as fit_lib
+    XLA:CPU's elemental emitters at -O1; forced down the large-fit path (compacting batch, fusion emitters) the
+    same restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k."""
     programs = (fit_lib._fit_program, fit_lib._init_program, auto_k._sweep_program)  # traced per plan: clear
     mesh = parallel.data_mesh() if mesh else None
     x = blobs(6, std=2.5)
