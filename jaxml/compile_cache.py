@@ -36,15 +36,18 @@ directory others can write).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import hashlib
 import os
 import tempfile
+import threading
 import warnings
 
 import jax
 import jaxlib
+from jax._src.export import _export as jax_export_impl  # private: see _without_lapack_setup
 
 try:
     import filelock  # JAX's LRU eviction and its file lock need it
@@ -181,8 +184,13 @@ def jit_once(name: str, fun, *, static_key: str = "", compiler_options: dict | N
                                           _environment_digest())).encode()).hexdigest()[:40]
             path = os.path.join(root, EXPORTED_SUBDIR, f"{name.replace('/', '_')}-{digest}.jaxexport")
             exported = _exported(path, jitted, args)
-            program = programs[signature] = jitted if exported is None else jax.jit(
-                exported.call, compiler_options=compiler_options)
+            if exported is None:
+                program = programs[signature] = jitted
+            else:
+                program = programs[signature] = jax.jit(exported.call, compiler_options=compiler_options)
+                with _without_lapack_setup(exported), (contextlib.nullcontext() if mesh is None
+                                                       else jax.set_mesh(mesh)):
+                    return program(*args)   # the first call lowers and compiles it
         if mesh is None or program is jitted:
             return program(*args)
         with jax.set_mesh(mesh):
@@ -247,6 +255,30 @@ def _exported(path: str, jitted, args):
     except OSError as e:
         warnings.warn(f"jaxml: could not store exported program {path!r} ({e})", RuntimeWarning, stacklevel=3)
     return program
+
+
+_lapack_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_lapack_setup(exported):
+    """Lower ``exported.call`` without JAX's LAPACK set-up when the module calls no LAPACK kernel.
+
+    On a CPU, lowering any ``Exported.call`` first registers jaxlib's LAPACK kernels, which imports scipy.linalg:
+    ~0.15 s of every launcher run that calls a jaxml program (its lowering 0.16 -> 0.02 s), for kernels only a
+    module with a ``lapack_*`` custom call uses. That hook is private to JAX: if it moves, nothing is skipped.
+    A program lowered normally (``jnp.linalg`` ...) still sets LAPACK up itself.
+    """
+    ensure = getattr(jax_export_impl, "_ensure_backends_initialized", None)
+    if ensure is None or b"lapack" in exported.mlir_module_serialized:
+        yield
+        return
+    with _lapack_lock:
+        jax_export_impl._ensure_backends_initialized = lambda platforms: None
+        try:
+            yield
+        finally:
+            jax_export_impl._ensure_backends_initialized = ensure
 
 
 def _evict(folder: str) -> None:

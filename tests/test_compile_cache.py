@@ -104,6 +104,34 @@ def test_a_program_that_cannot_be_exported_runs_as_plain_jit(tmp_path):
     assert out == {"y": [0.0, 2.0, 6.0, 12.0], "stats": {"exported": 0, "loaded": 0}, "warned": True}
 
 
+_LAPACK_CHILD = """
+import json, sys
+import numpy as np
+import jax.numpy as jnp
+from jaxml import compile_cache
+a = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], np.float32)
+b = np.array([1.0, 2.0, 3.0], np.float32)
+add = compile_cache.jit_once("add_one", lambda v: v + 1.0)(b)          # no LAPACK call in its module
+after_add = "scipy.linalg" in sys.modules
+solve = compile_cache.jit_once("solve", jnp.linalg.solve)(a, b)       # a lapack_*getrf custom call
+print(json.dumps({"stats": compile_cache.exported_stats(), "scipy_linalg_after_add": after_add,
+                  "add": np.asarray(add).tolist(), "residual": float(np.abs(a @ np.asarray(solve) - b).max())}))
+"""
+
+
+def test_a_loaded_program_sets_up_lapack_only_when_it_calls_lapack(tmp_path):
+    """Loading an exported program skips JAX's LAPACK set-up (an import of scipy.linalg) unless its module calls
+    a LAPACK kernel; one that does still runs correctly in a fresh process (without the set-up XLA would fail to
+    find the kernel)."""
+    env = {"JAXML_COMPILATION_CACHE": str(tmp_path / "cache")}
+    first = _child(_LAPACK_CHILD, env, tmp_path)
+    second = _child(_LAPACK_CHILD, env, tmp_path)
+    assert first["stats"] == {"exported": 2, "loaded": 0} and second["stats"] == {"exported": 0, "loaded": 2}
+    for out in (first, second):
+        assert out["add"] == [2.0, 3.0, 4.0] and out["residual"] < 1e-5, out
+    assert second["scipy_linalg_after_add"] is False
+
+
 def _entries(path) -> list[str]:
     return sorted(f for f in os.listdir(path) if f.endswith("-cache")) if os.path.isdir(path) else []
 

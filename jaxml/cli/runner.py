@@ -6,10 +6,13 @@ that defines ``main`` (a ``launch/<name>.py`` shim, a ``jaxml-<name>`` console s
 that module's docstring and flags. It defines no flags, so every launcher can use it (``local_cluster`` has a
 ``--num_processes`` of its own, unlike the cluster flag of the same name in ``common``).
 
-At exit the garbage collector runs once and then freezes what survives (``gc.freeze``): interpreter shutdown
-would otherwise trace every object JAX and the imported modules made, several times over — ~0.35 s of a
-~1.8 s palette command (``bench/cold_start.py``). Cycles that are garbage by then are still collected (their
-finalizers run, files they hold are flushed and closed); only what is alive at exit is left to the OS.
+Before ``main`` the objects the imports made (JAX's, NumPy's, the launcher's modules: hundreds of thousands)
+are frozen (``gc.freeze``): every full collection would otherwise trace them again, and tracing a program makes
+enough garbage to trigger several — ~0.5 s of a ~3 s first palette command (``bench/cold_start.py``). At exit
+the garbage collector runs once and then freezes what survives: interpreter shutdown would otherwise trace every
+object, several times over — ~0.35 s of a ~1.8 s palette command. Cycles made by ``main`` that are garbage by
+then are still collected (their finalizers run, files they hold are flushed and closed); only what is alive at
+exit, and what the imports made, is left to the OS.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ def _collect_then_freeze() -> None:
 
 
 def run(main) -> None:
+    gc.freeze()   # what the imports made lives as long as the process: no collection need trace it again
     atexit.register(_collect_then_freeze)  # after the exit handlers main registers (writers, checkpointers)
     _describe_main_as(main.__module__)
     try:

@@ -66,15 +66,26 @@ def cross(c, xc):
     d = c.shape[1]
     if d > SMALL_D:
         return lax.dot_general(c, xc, (((1,), (1,)), ((), ())), precision=HIGHEST)
-    s = c[:, :1] * xc[None, :, 0]
+    k, b = c.shape[0], xc.shape[0]
+
+    def term(j):  # c[:, j] x'[:, j]^T as a [k, B] product of broadcasts (lax: cheap to trace)
+        cj = lax.broadcast_in_dim(lax.slice_in_dim(c, j, j + 1, axis=1), (k, b), (0, 1))
+        xj = lax.broadcast_in_dim(lax.slice_in_dim(xc, j, j + 1, axis=1), (k, b), (1, 0))
+        return cj * xj
+    s = term(0)
     for j in range(1, d):
-        s = s + c[:, j:j + 1] * xc[None, :, j]
+        s = s + term(j)
     return s
 
 
 def scores(c, h, xc):
     """x.c - h for every centre and row: f32[k, d], f32[k], f32[B, d] -> f32[k, B]."""
     return cross(c, xc) - h[:, None]
+
+
+def _row(s, j: int):
+    """s[j] by lax (a static slice; jnp indexing costs ~10x more to trace, and the small fits' first run traces)."""
+    return lax.squeeze(lax.slice_in_dim(s, j, j + 1), (0,))
 
 
 def argmax_rows(s):
@@ -86,11 +97,12 @@ def argmax_rows(s):
     """
     k = s.shape[0]
     if k <= 64:
-        best, idx = s[0], jnp.zeros(s.shape[1:], jnp.int32)
+        best, idx = _row(s, 0), jnp.zeros(s.shape[1:], jnp.int32)
         for j in range(1, k):
-            better = s[j] > best
-            best = jnp.where(better, s[j], best)
-            idx = jnp.where(better, jnp.int32(j), idx)
+            sj = _row(s, j)
+            better = sj > best
+            best = lax.select(better, sj, best)
+            idx = lax.select(better, lax.full_like(idx, j), idx)
         return best, idx
     idx = jnp.broadcast_to(jnp.arange(k, dtype=jnp.int32)[:, None], s.shape)
     while s.shape[0] > 1:
@@ -107,9 +119,9 @@ def max_rows(s):
     """Max along axis 0 of s: f32[k, B] -> f32[B], as a fused elementwise chain (k <= 64) or pairwise tree.
     XLA:CPU's reduce over the major axis is much slower here (figures in jaxml/kmeans/README.md)."""
     if s.shape[0] <= 64:
-        best = s[0]
+        best = _row(s, 0)
         for j in range(1, s.shape[0]):
-            best = jnp.maximum(best, s[j])
+            best = lax.max(best, _row(s, j))
         return best
     while s.shape[0] > 1:
         if s.shape[0] % 2:

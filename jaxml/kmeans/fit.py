@@ -98,8 +98,14 @@ def device_count(mesh: Mesh | None) -> int:
 
 
 def given_rows(result: KMeansResult, n: int) -> KMeansResult:
-    """The result with the labels of the padding rows dropped (labels i32[rows] -> i32[n])."""
-    return result if result.labels.shape[0] == n else result._replace(labels=result.labels[:n])
+    """The result with the labels of the padding rows dropped (labels i32[rows] -> i32[n]). On one CPU device the
+    host view is cut and put back (no program: jnp slicing compiles one, ~0.05 s of a first palette run)."""
+    labels = result.labels
+    if labels.shape[0] == n:
+        return result
+    if len(labels.devices()) == 1 and next(iter(labels.devices())).platform == "cpu":
+        return result._replace(labels=jax.device_put(np.asarray(labels)[:n], labels.sharding))
+    return result._replace(labels=labels[:n])
 
 
 def default_block(k: int) -> int:
