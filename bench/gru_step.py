@@ -9,9 +9,16 @@ Each timed call computes loss = mean(h_t^2) over the whole output sequence and i
 all GRU parameters. Reports sequences/s (median), the step time and the first call's time (trace + compile
 + one step; eager torch has no compile) beside it. PyTorch runs at its default thread count and at one
 thread (on a loaded machine its default can be many times slower); the faster median is the peer.
+
+Both sides on every core: PyTorch splits each matmul over its intra-op threads; jaxml, as its training loop does
+with ``--num_cpu_devices=N --config.parallel.backend=shard_map``, splits the batch over the cores as CPU devices
+(``jaxml(N devices)``: ``jax.shard_map`` over a ``data`` mesh, each device differentiating its sequences' share of
+the loss, the gradients ``psum``-ed; the same gradients as one device up to summation order). The ratios are
+given for the faster jaxml row (``jaxml/torch``) and for one device alone (``jaxml-1dev/torch``).
 """
 from __future__ import annotations
 
+import os
 import time
 
 import jax
@@ -19,8 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from jax import lax
+from jax.sharding import PartitionSpec as P
 
 import timing
+from jaxml import parallel
 from jaxml.models import gru
 
 flags.DEFINE_integer("batch", 64, "Batch size.")
@@ -31,6 +40,7 @@ flags.DEFINE_integer("repeats", 7, "Timed repeats (median reported).")
 flags.DEFINE_integer("calls", 3, "fwd+bwd calls per timed repeat.")
 flags.DEFINE_list("unroll", ["1", "2", "4"], "jaxml scan unroll factors to measure (the best is reported).")
 flags.DEFINE_bool("reference", True, "Also time the plain-autodiff lax.scan of the same cell.")
+flags.DEFINE_integer("devices", 0, "CPU devices for the batch-split jaxml row (0 = os.cpu_count(); 1 = no such row).")
 FLAGS = flags.FLAGS
 
 
@@ -62,6 +72,30 @@ def _autodiff_scan(params, xs):
 def bench_jaxml(x, unroll):
     params = gru.init_layer(jax.random.key(0), x.shape[-1], FLAGS.hidden)
     return _jitted(lambda p, x: jnp.mean(jnp.square(gru.scan(p, x, unroll=unroll)[1])), params, jnp.asarray(x))
+
+
+def bench_jaxml_sharded(x, mesh):
+    """jit(grad) of the same loss with the batch split over ``mesh``: each device differentiates
+    sum(h^2) / (B T H) over its sequences, and the gradients are summed across devices."""
+    params = gru.init_layer(jax.random.key(0), x.shape[-1], FLAGS.hidden)
+    count = x.shape[0] * x.shape[1] * FLAGS.hidden
+    axis = mesh.axis_names[0]
+
+    def local(p, xb):
+        g = jax.grad(lambda p: jnp.sum(jnp.square(gru.scan(p, xb)[1])) / count)(p)
+        return lax.psum(g, axis)
+
+    grad = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis)), out_specs=P()))
+    xb = jax.device_put(x, parallel.batch_sharded(mesh))
+    t = time.perf_counter()
+    jax.block_until_ready(grad(params, xb))
+    first = time.perf_counter() - t
+
+    def run():
+        for _ in range(FLAGS.calls):
+            g = grad(params, xb)
+        jax.block_until_ready(g)
+    return run, first
 
 
 def bench_reference(x):
@@ -100,10 +134,16 @@ def bench_torch(x, threads):
 
 def main(argv):
     del argv
+    cores = FLAGS.devices or os.cpu_count() or 1
+    if cores > 1:
+        jax.config.update("jax_num_cpu_devices", cores)   # before JAX first runs
     x = np.random.default_rng(0).standard_normal((FLAGS.batch, FLAGS.time, FLAGS.features)).astype(np.float32)
     runs, first = {}, {}
     for u in FLAGS.unroll:
         runs[f"jaxml(unroll={u})"], first[f"jaxml(unroll={u})"] = bench_jaxml(x, int(u))
+    if cores > 1 and FLAGS.batch % cores == 0:
+        name = f"jaxml({cores} devices)"
+        runs[name], first[name] = bench_jaxml_sharded(x, parallel.data_mesh())
     if FLAGS.reference:
         runs["autodiff lax.scan"], first["autodiff lax.scan"] = bench_reference(x)
     runs["flax"], first["flax"] = bench_flax(x)
@@ -120,15 +160,21 @@ def main(argv):
     medians = timing.interleaved_medians(runs, repeats=FLAGS.repeats)
     seqs = {k: FLAGS.batch * FLAGS.calls / t for k, t in medians.items()}
     best = max((k for k in seqs if k.startswith("jaxml")), key=seqs.get)
-    results = {"jaxml": seqs[best], "flax": seqs["flax"]}
+    best_1dev = max((k for k in seqs if k.startswith("jaxml(unroll")), key=seqs.get)
+    results = {"jaxml": seqs[best], "jaxml-1dev": seqs[best_1dev], "flax": seqs["flax"]}
     torch_rows = [k for k in seqs if k.startswith("torch")]
     if torch_rows:
         best_torch = max(torch_rows, key=seqs.get)
         results["torch"] = seqs[best_torch]
     if FLAGS.reference:
         results["autodiff_scan"] = seqs["autodiff lax.scan"]
-    ratios = {f"jaxml/{k}": results["jaxml"] / v for k, v in results.items() if k != "jaxml"}
-    notes = {best: "best jaxml; ", **({best_torch: "peer torch; "} if torch_rows else {})}
+    # torch on every core against jaxml's best on every core and on one device; flax and the autodiff scan run
+    # on one device, so they are compared with jaxml on one device.
+    ratios = {f"jaxml-1dev/{k}": results["jaxml-1dev"] / v for k, v in results.items() if not k.startswith("jaxml")}
+    if torch_rows:
+        ratios["jaxml/torch"] = results["jaxml"] / results["torch"]
+    notes = {best_1dev: "best on one device; ", best: "best jaxml; ",
+             **({best_torch: "peer torch; "} if torch_rows else {})}
     table = [(k, v, f"{notes.get(k, '')}step {1e3 * medians[k] / FLAGS.calls:.1f} ms, first call {first[k]:.2f} s")
              for k, v in seqs.items()]
     print(f"GRU fwd+bwd, batch {FLAGS.batch}, T {FLAGS.time}, input {FLAGS.features}, hidden {FLAGS.hidden}, "
