@@ -46,7 +46,11 @@ FLAGS = flags.FLAGS
 
 def _jitted(loss, params, xb):
     """(run, first-call seconds) for jit(grad(loss)); the first call traces, compiles and runs once."""
-    grad = jax.jit(jax.grad(loss))
+    return _timed(jax.jit(jax.grad(loss)), params, xb)
+
+
+def _timed(grad, params, xb):
+    """(run, first-call seconds) for a jitted gradient function ``grad(params, xb)``."""
     t = time.perf_counter()
     jax.block_until_ready(grad(params, xb))
     first = time.perf_counter() - t
@@ -86,16 +90,7 @@ def bench_jaxml_sharded(x, mesh):
         return lax.psum(g, axis)
 
     grad = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis)), out_specs=P()))
-    xb = jax.device_put(x, parallel.batch_sharded(mesh))
-    t = time.perf_counter()
-    jax.block_until_ready(grad(params, xb))
-    first = time.perf_counter() - t
-
-    def run():
-        for _ in range(FLAGS.calls):
-            g = grad(params, xb)
-        jax.block_until_ready(g)
-    return run, first
+    return _timed(grad, params, jax.device_put(x, parallel.batch_sharded(mesh)))
 
 
 def bench_reference(x):
