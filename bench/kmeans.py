@@ -9,9 +9,10 @@ Workloads (ms, lower is better; ratios = sklearn / jaxml, > 1 means jaxml is fas
   blobs_k64    1,000,000 x 16 Gaussian blobs (64 centres), k = 64: time per Lloyd iteration as above,
                over the first 10 iterations (where most points still change centre). The row
                "floor-brute" times what every brute-force iteration must do at least, on the same mesh
-               and blocks: the k scores of every point (one matmul a block) and their row minimum, with no
-               labels, sums or centre update; sklearn / floor-brute is the most any brute-force iteration
-               could reach against scikit-learn here (the note gives it).
+               and blocks: the k scores c.x - ||c||^2 / 2 of every point (one matmul a block) and their row
+               maximum (the nearest centre's score), with no labels, sums or centre update; sklearn /
+               floor-brute is the most any brute-force iteration could reach against scikit-learn here
+               (the note gives it).
   blobs_fit    the same blobs and starting centres, a whole fit at the default tol = 1e-4: total
                time divided by the iterations it ran. Here jaxml's default runs
                Hamerly's bounds (jaxml/kmeans/bounds.py; same iterates as brute force), so the

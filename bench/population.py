@@ -164,19 +164,9 @@ def end_to_end(configs, cache_dir: str | None):
     return pop_run, seq_run
 
 
-def main(argv):
-    del argv
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    steps, repeats, e2e_repeats = FLAGS.steps, FLAGS.repeats, FLAGS.e2e_repeats
-    workloads = FLAGS.workloads
-    if FLAGS.quick:
-        steps, repeats, e2e_repeats = 5, 3, 1
-        workloads = workloads if FLAGS["workloads"].present else ["blobs"]
+def run_workloads(workloads, steps: int, repeats: int, e2e_repeats: int, own_cache: str | None) -> None:
+    """Time every workload and print the table and the JSON line."""
     results, ratios, table = {}, {}, []
-    own_cache = None
-    if not os.environ.get(compile_cache.ENV):   # a cache of the bench's own, emptied before each e2e run
-        own_cache = tempfile.mkdtemp(prefix="bench_population_cache_")
-        os.environ[compile_cache.ENV] = own_cache
     peak = timing.matmul_peak_gflops()
     for workload in workloads:
         if workload == "mnist" and not os.environ.get("JAXML_DATA_DIR"):
@@ -212,9 +202,25 @@ def main(argv):
           f"steps: median of {repeats}, e2e: median of {e2e_repeats}; "
           f"seeds: {'one' if FLAGS.one_seed else 'one per member'}")
     timing.emit("population", "s", False, results, ratios, table)
-    if own_cache:
-        shutil.rmtree(own_cache, ignore_errors=True)
 
+
+def main(argv):
+    del argv
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    steps, repeats, e2e_repeats = FLAGS.steps, FLAGS.repeats, FLAGS.e2e_repeats
+    workloads = FLAGS.workloads
+    if FLAGS.quick:
+        steps, repeats, e2e_repeats = 5, 3, 1
+        workloads = workloads if FLAGS["workloads"].present else ["blobs"]
+    own_cache = None
+    if not os.environ.get(compile_cache.ENV):   # a cache of the bench's own, emptied before each e2e run
+        own_cache = tempfile.mkdtemp(prefix="bench_population_cache_")
+        os.environ[compile_cache.ENV] = own_cache
+    try:
+        run_workloads(workloads, steps, repeats, e2e_repeats, own_cache)
+    finally:
+        if own_cache:
+            shutil.rmtree(own_cache, ignore_errors=True)
 
 if __name__ == "__main__":
     app.run(main)
