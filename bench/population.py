@@ -86,8 +86,8 @@ def steady_state(configs, steps: int):
     objective = objectives.get(base.objective)
     opt = population.member_optimizer(base.optimizer, 10_000)
     zeros = jnp.zeros(n, jnp.float32)
-    hp = population.Hparams(jnp.asarray([c.optimizer.lr for c in configs], jnp.float32), zeros, zeros,
-                            jnp.asarray([c.seed for c in configs], jnp.int32))
+    hp = population.PopulationHparams(jnp.asarray([c.optimizer.lr for c in configs], jnp.float32), zeros, zeros,
+                                      jnp.asarray([c.seed for c in configs], jnp.int32))
     sources = population.train_sources(splits, configs)
     seeds = [int(c.seed) for c in configs]
     shared = len(sources) == 1

@@ -141,7 +141,7 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     c.optimizer.lr = 2e-3
     c.train.progress_bar = False
     c.reports = ()
-    final = train_and_evaluate(c, str(tmp_path))
+    final = train_and_evaluate(c, str(tmp_path)).final
     assert final["test"]["clock_error_min"] < 90.0, final["test"]
 
     # jaxml.tasks.clock.heldout restores the run and scores it setting by setting; its held-out row renders

@@ -58,7 +58,7 @@ def linear_config(steps=60):
 @pytest.mark.slow
 def test_registered_model_trains_through_the_loop_like_a_plain_optax_loop(tmp_path):
     config = linear_config()
-    final = train_and_evaluate(config, str(tmp_path))
+    final = train_and_evaluate(config, str(tmp_path)).final
     assert final["test"]["accuracy"] > 0.9
 
     # The same model, batches and optimizer, stepped by hand.

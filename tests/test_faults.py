@@ -490,13 +490,13 @@ def final_sha(final):
 def uninterrupted(tmp_path_factory):
     """sha of the 40-step run and of the same run extended to 60 steps without a fault."""
     root = tmp_path_factory.mktemp("clean")
-    sha40 = final_sha(train_and_evaluate(blobs_config(), str(root / "a")))
-    sha60 = final_sha(train_and_evaluate(blobs_config(num_steps=60), str(root / "b")))
+    sha40 = final_sha(train_and_evaluate(blobs_config(), str(root / "a")).final)
+    sha60 = final_sha(train_and_evaluate(blobs_config(num_steps=60), str(root / "b")).final)
     return sha40, sha60
 
 
 def extend(workdir):
-    return train_and_evaluate(blobs_config(num_steps=60), str(workdir), allow_config_change=("train.num_steps",))
+    return train_and_evaluate(blobs_config(num_steps=60), str(workdir), allow_config_change=("train.num_steps",)).final
 
 
 # --------------------------------------------------------------------------- the NaN guard never saves NaN
@@ -513,7 +513,7 @@ def test_an_update_that_makes_the_parameters_nan_is_never_saved(tmp_path, uninte
         train_and_evaluate(broken, str(tmp_path), allow_config_change=("train.num_steps", "optimizer.lr"))
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
     # Resumed with the good lr, the run continues from step 20 and ends as if nothing happened.
-    final = train_and_evaluate(blobs_config(), str(tmp_path), allow_config_change=("optimizer.lr",))
+    final = train_and_evaluate(blobs_config(), str(tmp_path), allow_config_change=("optimizer.lr",)).final
     assert final_sha(final) == uninterrupted[0]
 
 
@@ -607,12 +607,13 @@ def test_resuming_with_another_config_is_refused_field_by_field(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_finished_run_run_again_writes_nothing(tmp_path, capsys):
+def test_a_finished_run_run_again_writes_nothing(tmp_path, caplog):
     first = train_and_evaluate(blobs_config(), str(tmp_path))
     before = open(tmp_path / "metrics.jsonl").read()
     again = train_and_evaluate(blobs_config(), str(tmp_path))
-    assert again == first and open(tmp_path / "metrics.jsonl").read() == before
-    assert "already finished at step 40" in capsys.readouterr().out
+    assert again.final == first.final and open(tmp_path / "metrics.jsonl").read() == before
+    assert again.params_sha256() == first.params_sha256()
+    assert "already finished at step 40" in caplog.text
 
 
 @pytest.mark.slow

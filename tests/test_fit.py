@@ -53,7 +53,7 @@ def trained(tmp_path_factory):
 def test_fit_on_arrays_is_train_and_evaluate_on_a_registered_builder(trained, tmp_path):
     c = blobs_config(num_steps=30)
     c.data.name = "test_fit_blobs"
-    final = train_and_evaluate(c, str(tmp_path))
+    final = train_and_evaluate(c, str(tmp_path)).final
     assert final["test"]["params_sha256"] == trained.final["test"]["params_sha256"] == trained.params_sha256()
     assert final["test"]["accuracy"] == trained.final["test"]["accuracy"] > 0.5      # 4 classes: chance 0.25
     assert without_timing(trained.history) == without_timing(read_records(str(tmp_path)))
@@ -70,7 +70,7 @@ def test_train_and_evaluate_without_a_workdir_writes_no_file(trained, tmp_path, 
     monkeypatch.chdir(tmp_path)
     c = blobs_config(num_steps=30)
     c.data.name, c.reports = "test_fit_blobs", ("curves",)
-    assert train_and_evaluate(c) == trained.final
+    assert train_and_evaluate(c).final == trained.final
     assert list(tmp_path.iterdir()) == []
 
 

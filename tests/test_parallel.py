@@ -36,7 +36,7 @@ def runs(tmp_path_factory):
         for bn in (False, True):
             c = mlp_config(backend, batch_norm=bn)
             wd = str(tmp_path_factory.mktemp(f"{backend}_{bn}"))
-            final = train_and_evaluate(c, wd)
+            final = train_and_evaluate(c, wd).final
             out[backend, bn] = (final, *final_params(wd, c))
     return out
 

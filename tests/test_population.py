@@ -56,8 +56,8 @@ def test_vmapped_population_step_equals_members_stepped_one_by_one():
     objective = objectives.get("softmax_xent")
     cfg = _opt_cfg(name="momentum")
     lrs, l1s, l2s, seeds = [3e-2, 0.1], [0.0, 1e-3], [0.0, 1e-2], [0, 1]
-    hp = population.Hparams(jnp.asarray(lrs, jnp.float32), jnp.asarray(l1s, jnp.float32),
-                            jnp.asarray(l2s, jnp.float32), jnp.asarray(seeds, jnp.int32))
+    hp = population.PopulationHparams(jnp.asarray(lrs, jnp.float32), jnp.asarray(l1s, jnp.float32),
+                                      jnp.asarray(l2s, jnp.float32), jnp.asarray(seeds, jnp.int32))
     opt = population.member_optimizer(cfg, 100)
     states = population.init_population(model, opt, hp)
     init = jax.device_get(states)                   # host copies: slicing them compiles nothing
@@ -124,8 +124,8 @@ def test_population_varies_dropout_rates_exactly():
     objective = objectives.get("softmax_xent")
     cfg = _opt_cfg(name="sgd", lr=0.1)
     n = len(rates)
-    hp = population.Hparams(jnp.full((n,), 0.1), jnp.zeros((n,)), jnp.zeros((n,)), jnp.asarray([0, 1, 2], jnp.int32),
-                            jnp.asarray(rates, jnp.float32))
+    hp = population.PopulationHparams(jnp.full((n,), 0.1), jnp.zeros((n,)), jnp.zeros((n,)),
+                                      jnp.asarray([0, 1, 2], jnp.int32), jnp.asarray(rates, jnp.float32))
     opt = population.member_optimizer(cfg, 10)
     states = population.init_population(models[0], opt, hp)
     init = jax.device_get(states)
@@ -180,7 +180,8 @@ def test_population_init_is_model_init_bit_for_bit():
     ``jax.jit(model.init)(key(seed_i))`` (the default build), and the optimizer state holds lr_i."""
     model = mlp.make(input_shape=(7,), widths=(33, 9), num_outputs=4, batch_norm=True)
     seeds, lrs = [3, 0, 11], [0.1, 0.02, 0.5]
-    hp = population.Hparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(3), jnp.zeros(3), jnp.asarray(seeds, jnp.int32))
+    hp = population.PopulationHparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(3), jnp.zeros(3),
+                                      jnp.asarray(seeds, jnp.int32))
     states = jax.device_get(population.init_population(model, population.member_optimizer(_opt_cfg(), 10), hp))
     init = jax.jit(model.init)
     for i, s in enumerate(seeds):
@@ -198,8 +199,8 @@ def test_all_active_program_equals_the_freezing_program():
     model = mlp.make(input_shape=(6,), widths=(16,), num_outputs=3)
     objective = objectives.get("softmax_xent")
     opt = population.member_optimizer(_opt_cfg(name="adam"), 100)
-    hp = population.Hparams(jnp.asarray([1e-3, 1e-2, 3e-2], jnp.float32), jnp.zeros(3), jnp.zeros(3),
-                            jnp.zeros(3, jnp.int32))
+    hp = population.PopulationHparams(jnp.asarray([1e-3, 1e-2, 3e-2], jnp.float32), jnp.zeros(3), jnp.zeros(3),
+                                      jnp.zeros(3, jnp.int32))
     step = population.make_population_step(model, objective, opt, shared_batch=True, use_l1=False, use_l2=False)
     rng = np.random.default_rng(1)
     batch = {"x": rng.normal(size=(24, 6)).astype(np.float32), "y": rng.integers(0, 3, 24).astype(np.int32)}

@@ -41,7 +41,7 @@ def records(workdir):
 
 
 def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
-    final = train_and_evaluate(blobs_config(), str(tmp_path))
+    final = train_and_evaluate(blobs_config(), str(tmp_path)).final
     assert final["test"]["accuracy"] > 0.95
     recs = records(tmp_path)
     assert all({"step", "split"} <= set(r) for r in recs)
@@ -63,11 +63,11 @@ def test_blobs_mlp_learns_and_logs_conventions(tmp_path):
 @pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path):
     """Stop after 40 of 96 steps (a checkpoint at 40), restart: same params bits and same log."""
-    full = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "full"))
+    full = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "full")).final
     part = blobs_config(checkpoint_every=20, num_steps=40)
     train_and_evaluate(part, str(tmp_path / "resumed"))
     resumed = train_and_evaluate(blobs_config(checkpoint_every=20), str(tmp_path / "resumed"),
-                                 allow_config_change=("train.num_steps",))     # the run is extended to 96 steps
+                                 allow_config_change=("train.num_steps",)).final   # the run is extended to 96 steps
     assert resumed["test"]["params_sha256"] == full["test"]["params_sha256"]
     train_full = [r for r in records(tmp_path / "full") if r["split"] == "train"]
     train_res = [r for r in records(tmp_path / "resumed") if r["split"] == "train" and r["step"] > 40]

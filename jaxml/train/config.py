@@ -37,7 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
         "decay_rate": 0.5, "grad_clip": 0.0})
     c.regularization = ml_collections.ConfigDict({"l1": 0.0, "l2": 0.0})
     c.train = ml_collections.ConfigDict({
-        "num_epochs": 1, "num_steps": 0,           # num_steps > 0 overrides num_epochs
+        "num_epochs": 0, "num_steps": 0,           # num_steps > 0 overrides num_epochs; both 0: "auto" (one
+                                                   # epoch in train_and_evaluate; fit sizes it to the data)
         "log_every": 100, "eval_every": 0,         # 0: evaluate once per epoch
         "checkpoint_every": 0,                     # 0: only at the end
         "keep_checkpoints": 3, "progress_bar": True,
@@ -82,8 +83,6 @@ def validate(config, *, num_devices: int = 1) -> None:
     for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
                  "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
-    if config.train.num_epochs == 0 and config.train.num_steps == 0:
-        raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
     shift = config.data.get("augment_shift", 0)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < 14:
         raise ConfigError(f"config.data.augment_shift must be a whole number of pixels in [0, 14), got {shift!r}")

@@ -20,15 +20,14 @@ import functools
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from jaxml.data import pipeline
 from jaxml.data.arrays import check_split
-from jaxml.train import objectives
+from jaxml.train import evaluation, objectives
 from jaxml.train import step as step_lib
-from jaxml.train.state import TrainState
+from jaxml.train.state import TrainState, initial_state
 
 __all__ = ["eval_fn", "init_state", "objective_fn", "predict_fn", "train_step_fn"]
 
@@ -42,16 +41,8 @@ def objective_fn(objective: str | Callable) -> Callable:
 
 def init_state(model, optimizer: optax.GradientTransformation, *, seed: int = 0) -> TrainState:
     """``TrainState(step=0, params=model.init(key(seed)), model_state=model.init_state(), optimizer.init(params))``,
-    built in one jitted program exactly as the loop builds a run's first state for ``config.seed = seed``."""
-    def make():
-        params = model.init(jax.random.key(seed))
-        return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
-    return jax.jit(make)()
-
-
-def _means(sums: dict) -> dict:
-    n = jnp.maximum(sums["n"], 1.0)
-    return {k: v / n for k, v in sums.items() if k != "n"}
+    built in one jitted program by the builder the loop's drivers run (``jaxml.train.state.initial_state``)."""
+    return jax.jit(functools.partial(initial_state, model, optimizer, seed))()
 
 
 def train_step_fn(model, objective: str | Callable, optimizer: optax.GradientTransformation, *, seed: int = 0,
@@ -67,7 +58,7 @@ def train_step_fn(model, objective: str | Callable, optimizer: optax.GradientTra
 
     def step(state: TrainState, batch: dict):
         state, sums = fn(state, batch)
-        return state, _means(sums)
+        return state, evaluation.means(sums)
     return step
 
 
@@ -79,13 +70,8 @@ def eval_fn(model, objective: str | Callable, *, batch_size: int = 1000):
 
     def evaluate(params, model_state, arrays) -> dict:
         arrays = check_split("arrays", arrays)
-        total = None
-        for batch in pipeline.eval_batches(arrays, min(batch_size, len(arrays["x"]))):
-            sums = fn(params, model_state, batch)
-            total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-        total = jax.device_get(total)
-        n = max(float(total["n"]), 1.0)
-        return {k: float(v) / n for k, v in total.items() if k != "n"}
+        sums = evaluation.eval_sums(fn, params, model_state, arrays, min(batch_size, len(arrays["x"])))
+        return evaluation.member_means(jax.device_get(sums), None)[0]
     return evaluate
 
 

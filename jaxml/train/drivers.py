@@ -1,13 +1,8 @@
 """How the pure per-device step runs: on one device with ``jax.jit`` (``backend="none"``), or data-parallel
 over the ``data`` mesh axis of every device of every process with ``jax.shard_map`` or ``jax.pmap``.
 
-A driver offers ``init(make_state) -> state``, ``train_step(state, batch) -> (state, metric sums)``,
-``eval_step(params, model_state, batch) -> metric sums``, ``put(batch)`` (host numpy -> device arrays in the
-right layout), ``fetch(tree)`` (one host copy) and ``to_saveable``/``from_saveable`` (the checkpoint layout:
-one unreplicated copy for every driver, so a run may resume under another driver). ``shard`` is
-(process index, process count): each process reads only its slice of the global batch. ``n_members`` is
-None (metrics are scalars); a population driver (jaxml/tune/population.py) has one entry per member and
-reads ``active`` (bool[n_members]) each step.
+Every driver satisfies ``Driver`` (a ``typing.Protocol``; the population driver of jaxml/tune/population.py
+too); checkpoints hold one unreplicated copy for every driver, so a run may resume under another driver.
 
 The gradient rule: under shard_map the step differentiates the psum-averaged loss (the gradient of
 replicated params then arrives reduced); under pmap each device differentiates its local mean loss and the
@@ -18,6 +13,7 @@ a run resumed under another driver continues it.
 from __future__ import annotations
 
 import functools
+from typing import Callable, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -31,16 +27,53 @@ from jaxml.train import step as step_lib
 BACKENDS = ("none", "shard_map", "pmap")
 
 
-class SingleDevice:
-    """jit on the default device; the train state is donated to the step."""
+@runtime_checkable
+class Driver(Protocol):
+    """What the loop needs of a driver.
+
+    ``init(make_state)``: the first state from ``make_state() -> TrainState`` (one run's), laid out for the
+    driver; ``train_step(state, batch) -> (state, metric sums)``; ``eval_step(params, model_state, batch) ->
+    metric sums``; ``put(batch)``: host numpy -> device arrays in the driver's layout; ``fetch(tree)``: one
+    host copy; ``to_saveable`` / ``from_saveable``: to and from the checkpoint layout. ``shard``: (process
+    index, process count), each process reads only its slice of the global batch; ``n_members``: None (scalar
+    metric sums) or the population size (sums with one entry per member); ``active``: bool[n_members or 1],
+    the members still training, written by the loop before each step."""
+    shard: tuple[int, int]
+    n_members: int | None
+    active: np.ndarray
+
+    def init(self, make_state: Callable): ...
+    def train_step(self, state, batch: dict): ...
+    def eval_step(self, params, model_state, batch: dict): ...
+    def put(self, batch: dict) -> dict: ...
+    def fetch(self, tree): ...
+    def to_saveable(self, state): ...
+    def from_saveable(self, state): ...
+
+
+class _OneRun:
+    """What the one-run drivers share: a compiled train and eval step, the process's shard, scalar metric sums,
+    a checkpoint layout equal to the state's."""
     n_members = None
+
+    def __init__(self, train_step: Callable, eval_step: Callable, shard: tuple[int, int]):
+        self.train_step, self.eval_step, self.shard = train_step, eval_step, shard
+        self.active = np.ones(1, bool)
+
+    def to_saveable(self, state):
+        return state
+
+    def from_saveable(self, state):
+        return state
+
+
+class SingleDevice(_OneRun):
+    """jit on the default device; the train state is donated to the step."""
 
     def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
         step = step_lib.make_train_step(model, objective, optimizer)
-        self.train_step = jax.jit(functools.partial(step, hp=hp), donate_argnums=0)
-        self.eval_step = jax.jit(step_lib.make_eval_step(model, objective))
-        self.shard = (0, 1)
-        self.active = np.ones(1, bool)
+        super().__init__(jax.jit(functools.partial(step, hp=hp), donate_argnums=0),
+                         jax.jit(step_lib.make_eval_step(model, objective)), (0, 1))
 
     def init(self, make_state):
         return jax.jit(make_state)()
@@ -51,14 +84,8 @@ class SingleDevice:
     def fetch(self, tree):
         return jax.device_get(tree)
 
-    def to_saveable(self, state):
-        return state
 
-    def from_saveable(self, state):
-        return state
-
-
-class ShardMapDriver(SingleDevice):
+class ShardMapDriver(_OneRun):
     """One per-device program under ``jax.shard_map`` over the ``data`` axis of all devices of all processes.
     Params/optimizer state replicated (``P()``), created in place by a jit with ``out_shardings``; batches
     sharded along ``data``; the train state is donated to the step."""
@@ -67,12 +94,12 @@ class ShardMapDriver(SingleDevice):
         self.mesh = mesh or parallel.data_mesh()
         per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS),
                                        hp=hp)
-        self.train_step = jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(DATA_AXIS)),
-                                                out_specs=(P(), P())), donate_argnums=0)
-        self.eval_step = jax.jit(jax.shard_map(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
-                                               mesh=self.mesh, in_specs=(P(), P(), P(DATA_AXIS)), out_specs=P()))
-        self.shard = (jax.process_index(), jax.process_count())
-        self.active = np.ones(1, bool)
+        super().__init__(
+            jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(DATA_AXIS)), out_specs=(P(), P())),
+                    donate_argnums=0),
+            jax.jit(jax.shard_map(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS), mesh=self.mesh,
+                                  in_specs=(P(), P(), P(DATA_AXIS)), out_specs=P())),
+            (jax.process_index(), jax.process_count()))
 
     def init(self, make_state):
         return jax.jit(make_state, out_shardings=parallel.replicated(self.mesh))()
@@ -85,18 +112,17 @@ class ShardMapDriver(SingleDevice):
         return parallel.host_local_copy(tree)
 
 
-class PmapDriver(SingleDevice):
+class PmapDriver(_OneRun):
     """The classic style: ``jax.pmap`` over local devices (collectives span every process's devices).
     State carries a leading local-device axis; checkpoints hold device 0's copy."""
 
     def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
         per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True)
-        self.train_step = jax.pmap(functools.partial(per_device, hp=hp), axis_name=DATA_AXIS, donate_argnums=0)
-        self.eval_step = jax.pmap(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
-                                  axis_name=DATA_AXIS)
+        super().__init__(jax.pmap(functools.partial(per_device, hp=hp), axis_name=DATA_AXIS, donate_argnums=0),
+                         jax.pmap(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
+                                  axis_name=DATA_AXIS),
+                         (jax.process_index(), jax.process_count()))
         self.n_local = jax.local_device_count()
-        self.shard = (jax.process_index(), jax.process_count())
-        self.active = np.ones(1, bool)
 
     def init(self, make_state):
         return jax.pmap(lambda _: make_state())(jax.numpy.arange(self.n_local))
@@ -121,7 +147,7 @@ class PmapDriver(SingleDevice):
         return jax.pmap(lambda _, s: s, in_axes=(0, None))(jax.numpy.arange(self.n_local), host)
 
 
-def make(config, model, objective, optimizer):
+def make(config, model, objective, optimizer) -> Driver:
     """The driver ``config.parallel.backend`` names, stepping with the config's seed and penalties."""
     backend, hp = config.parallel.backend, step_lib.run_hparams(config)
     if backend == "none":

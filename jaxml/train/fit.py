@@ -2,87 +2,39 @@
 
     config = jaxml.train.base_config()
     config.model.name, config.model.widths = "mlp", (128,)
-    config.train.num_steps = 500
     trained = jaxml.train.fit(config, data={"train": (x, y), "test": (xt, yt)})
     trained.final["test"]["accuracy"], trained.predict(xt).argmax(-1), trained.history[-1]
 
-It is ``train_and_evaluate``'s run — the one loop, ``jaxml.train.loop.run_loop`` — on arrays given here
-(``jaxml.data.from_arrays``: batch s a pure function of (config.seed, s)) instead of the registered dataset
-``config.data.name``; without ``data`` it trains on that dataset. ``workdir=None``: in memory, nothing written
-(no metrics file, checkpoint or report); with a workdir it locks, checkpoints and resumes bit-identically like
-``train_and_evaluate``, the config recording the arrays' SHA-256 (``config.data.arrays_sha256``) so a workdir
-cannot resume on other arrays.
+It is ``train_and_evaluate`` — the one loop — on arrays given here (``jaxml.data.from_arrays``: batch s a pure
+function of (config.seed, s)) instead of the registered dataset ``config.data.name``; without ``data`` it trains
+on that dataset. ``workdir=None``: in memory, nothing written; with a workdir it locks, checkpoints and resumes
+bit-identically like ``train_and_evaluate``, the config recording the arrays' SHA-256
+(``config.data.arrays_sha256``) so a workdir cannot resume on other arrays.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 
 from jaxml import compile_cache
 from jaxml import data as data_lib
 from jaxml.train import config as config_lib
-from jaxml.train import custom, loop, reports
-from jaxml.train.state import TrainState, params_sha256
+from jaxml.train import loop
+from jaxml.train.trained import Trained
 
-__all__ = ["Trained", "fit"]
+__all__ = ["AUTO_MIN_EPOCHS", "AUTO_MIN_STEPS", "Trained", "auto_steps", "fit"]
+
+AUTO_MIN_STEPS = 1500    # the "auto" budget: at least this many steps ...
+AUTO_MIN_EPOCHS = 5      # ... and at least this many passes over the training data
 
 
-@dataclasses.dataclass(frozen=True)
-class Trained:
-    """A finished run: ``model``, ``state`` (the final ``TrainState``, host numpy), ``config`` (as run),
-    ``history`` (every metric record, ``{"step", "split", metric: value}``, train records every
-    ``config.train.log_every`` steps and eval records), ``final`` ({split: final metrics}) and ``workdir``."""
-    model: Any
-    state: TrainState
-    config: Any
-    history: list
-    final: dict
-    workdir: str | None = None
-    _fns: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)   # jitted predict / evaluate
-
-    @property
-    def params(self):
-        return self.state.params
-
-    @property
-    def model_state(self):
-        return self.state.model_state
-
-    @property
-    def step(self) -> int:
-        return int(self.state.step)
-
-    def params_sha256(self) -> str:
-        """The SHA-256 of the parameters (``jaxml.train.state.params_sha256``; the final record's ``params_sha256``)."""
-        return params_sha256(self.params)
-
-    def predict(self, x, *, batch_size: int | None = None):
-        """Model outputs on ``x`` (eval mode: train=False, the trained model state), host numpy; batches of
-        ``batch_size`` (default ``config.data.eval_batch_size``)."""
-        size = batch_size or int(self.config.data.eval_batch_size)
-        if ("predict", size) not in self._fns:
-            self._fns["predict", size] = custom.predict_fn(self.model, batch_size=size)
-        return self._fns["predict", size](self.params, self.model_state, x)
-
-    def evaluate(self, arrays, *, batch_size: int | None = None) -> dict:
-        """The objective's metrics (exact means) on ``arrays``, (x, y) or {"x", "y"}, in eval mode."""
-        size = batch_size or int(self.config.data.eval_batch_size)
-        if ("evaluate", size) not in self._fns:
-            self._fns["evaluate", size] = custom.eval_fn(self.model, self.config.objective, batch_size=size)
-        return self._fns["evaluate", size](self.params, self.model_state, arrays)
-
-    def curves(self, split: str, metric: str) -> tuple[list, list]:
-        """(steps, values) of ``metric`` in the ``split`` records of the history, to plot."""
-        pts = [(r["step"], r[metric]) for r in self.history if r["split"] == split and metric in r]
-        return [p[0] for p in pts], [p[1] for p in pts]
-
-    def plot(self, metrics: Sequence[str] | None = None):
-        """A matplotlib figure of the history: one panel per metric (default: loss / accuracy / mse, those logged),
-        a line per split — the ``curves`` report, drawn from memory."""
-        return reports.curves_figure(self.history, metrics)
+def auto_steps(steps_per_epoch: int) -> int:
+    """The step budget ``fit`` gives a config that leaves ``train.num_steps`` and ``train.num_epochs`` at 0:
+    ``max(AUTO_MIN_STEPS, AUTO_MIN_EPOCHS * steps_per_epoch)`` — small data gets enough updates to converge
+    (1,500 steps is ~140 epochs of scikit-learn's ``load_digits``), large data several epochs."""
+    return max(AUTO_MIN_STEPS, AUTO_MIN_EPOCHS * int(steps_per_epoch))
 
 
 def fit(config, *, data=None, workdir: str | None = None, progress: bool | None = None,
@@ -94,6 +46,11 @@ def fit(config, *, data=None, workdir: str | None = None, progress: bool | None 
     (set to "arrays"), ``config.data.batch_size`` and ``config.seed`` still apply. ``workdir``: None for a run in
     memory; else checkpoints, ``metrics.jsonl``, reports and resumption as ``train_and_evaluate``.
     ``progress``: show the progress bar (default: ``config.train.progress_bar``; in a notebook a tqdm widget).
+
+    Defaults that train: with ``train.num_steps`` and ``train.num_epochs`` both 0 (``base_config()``'s) the run
+    takes ``auto_steps(steps per epoch)`` steps, written into ``Trained.config.train.num_steps``; with
+    ``train.eval_every`` set and ``train.eval_splits`` empty every eval split (the test split too) is evaluated
+    every ``eval_every`` steps, so ``plot()`` draws its curve.
     Bad arrays raise ValueError naming the split and the problem; bad config fields ``ConfigError``."""
     config = copy.deepcopy(config)
     with config.unlocked():
@@ -109,6 +66,9 @@ def fit(config, *, data=None, workdir: str | None = None, progress: bool | None 
         splits = data_lib.build(config)
     else:
         splits = data_lib.from_arrays(arrays, batch_size=int(config.data.batch_size), seed=int(config.seed))
-    done = loop.run_single(config, splits, workdir, allow_config_change=allow_config_change)
-    return Trained(model=done.model, state=done.state, config=config, history=done.history, final=done.final,
-                   workdir=workdir)
+    with config.unlocked():
+        if not int(config.train.num_steps) and not int(config.train.num_epochs):
+            config.train.num_steps = auto_steps(splits.train.steps_per_epoch)
+        if int(config.train.eval_every) and not tuple(config.train.eval_splits):
+            config.train.eval_splits = tuple(sorted(splits.eval, key=lambda n: n == "test"))   # test last
+    return loop.train_and_evaluate(config, workdir, splits=splits, allow_config_change=allow_config_change)

@@ -1,38 +1,132 @@
-"""``train_and_evaluate(config, workdir=None)``: the one training loop.
+"""``train_and_evaluate(config, workdir=None) -> Trained``: the one training loop.
 
-It validates the config, builds data, model, objective, optax optimizer and driver, resumes from the
-latest checkpoint in ``<workdir>/checkpoints`` (the data position is the step itself — batches are a
-pure function of (seed, step) — so a resumed run ends bit-identical to an uninterrupted one), runs
-the jitted ``train_step``, logs train metrics every ``log_every`` steps, evaluates the ``eval_splits``
-(default: all but "test") every ``eval_every`` steps (default once per epoch) and every split at the end,
-checkpoints every ``checkpoint_every`` steps and at the end, stops early on a stalled eval metric, and
-refuses to checkpoint a non-finite loss: the run stops with ``FloatingPointError`` and the last good
-checkpoint stays intact. The final record in ``metrics.jsonl`` carries ``params_sha256``. Without a workdir the
-run is in memory: the same steps and records, nothing written (no log file, checkpoint or report).
-``run_single`` is that run on given splits (``jaxml.train.fit`` passes the user's arrays), returning the trained
-state and the history too.
+``train_and_evaluate`` builds data, model, optax optimizer and driver, resumes from the latest good checkpoint
+in ``<workdir>/checkpoints`` (batches are a pure function of (seed, step), so a resumed run ends bit-identical
+to an uninterrupted one), runs ``run_loop`` and evaluates every split at the end; the final record in
+``metrics.jsonl`` carries ``params_sha256``. Without a workdir the same run happens in memory, nothing written.
 
-``run_loop`` is that loop over one or more ``periodic.Member`` runs; a vmapped population
-(jaxml/tune/population.py) trains through it with a population driver, and the same periodic pieces.
+``run_loop`` is the loop body, over one or more ``periodic.Member`` runs (a vmapped population,
+jaxml/tune/population.py, trains through it too): each step ``train_step``, then the periodic steps — log train
+metrics every ``log_every`` steps, evaluate the ``eval_splits`` (default: all but "test") every ``eval_every``
+steps (default once per epoch) with early stopping, checkpoint every ``checkpoint_every`` steps and at the end.
+A non-finite loss or state is never checkpointed: the run stops with ``FloatingPointError`` naming the last good
+checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import jax
 
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic
+from jaxml.train import drivers, evaluation, objectives, optim, periodic
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
-from jaxml.train.state import TrainState
+from jaxml.train.state import initial_state
+from jaxml.train.trained import Trained
 
 log = logging.getLogger("jaxml")
+
+
+def train_and_evaluate(config, workdir: str | None = None, *, splits=None,
+                       allow_config_change: Sequence[str] = ()) -> Trained:
+    """Train and evaluate ``config`` in ``workdir`` (None: in memory) on ``splits`` (a ``pipeline.Splits``;
+    default: the dataset ``config.data.name``) and return the ``Trained`` run (``.final``: {split: metrics}).
+
+    The workdir holds one run at a time (``<workdir>/LOCK``) and one config (``<workdir>/config.json``): resuming
+    with another config fails listing the fields unless each is named in ``allow_config_change``. A finished run
+    run again says so and returns its final state and records without writing anything."""
+    config_lib.validate(config, num_devices=jax.device_count())
+    compile_cache.enable()
+    splits = data.build(config) if splits is None else splits
+    model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
+    num_steps = total_steps(config, splits.train.steps_per_epoch)
+    optimizer = optim.make_optimizer(config.optimizer, num_steps)
+    driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
+    with open_workdir(config, workdir, allow_config_change) as ckpt:
+        state = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
+        state, meta, resumed_at = resume(ckpt, driver, state)
+        member = periodic.Member(config, workdir, meta=meta)
+        with contextlib.closing(member.log):                  # TensorBoard writers stop even when the run fails
+            if resumed_at is not None and (resumed_at >= num_steps or member.stopped_early):
+                if final := finished_records(workdir, resumed_at, splits):
+                    log.warning("the run in %s already finished at step %d; nothing to do", workdir, resumed_at)
+                    return Trained(model, driver.fetch(state), config, member.log.history(), final, workdir,
+                                   member.stopped_early)
+            member.log.truncate_after(resumed_at or 0)
+            state, step = run_loop(config, [member], driver, state, splits,
+                                   lambda s: splits.train.batch(s, shard=driver.shard),
+                                   start=int(driver.fetch(state.step)), num_steps=num_steps, checkpointer=ckpt)
+            host_state = finite_host_state(step, driver, state, ckpt)
+            periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
+                                   [host_state.params])
+            if ckpt is not None and ckpt.latest_step() != step:
+                save_checkpoint(ckpt, step, driver, state, member.meta(), ckpt.latest_step(), host_state)
+            periodic.run_reports(member, model, host_state, splits)
+            return Trained(model, host_state, config, member.log.history(), member.final, workdir,
+                           member.stopped_early)
+
+
+def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, state, splits,
+             batch: Callable[[int], dict], *, start: int, num_steps: int, checkpointer: Checkpointer | None = None,
+             desc: str = "train"):
+    """The loop body: train ``state`` from step ``start`` to ``num_steps`` (or until no member is running), one
+    ``driver.train_step(state, driver.put(batch(step)))`` per step, then the periodic steps of
+    jaxml/train/periodic.py; with a ``checkpointer`` (a single run) it saves every ``config.train.checkpoint_every``
+    steps and at the end. Returns (state, the step it stopped at)."""
+    train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
+    evaluator = periodic.PeriodicEval(config, splits)
+    log_every, eval_every = int(config.train.log_every), int(config.train.eval_every) or splits.train.steps_per_epoch
+    ckpt_every, sync_every = int(config.train.checkpoint_every), int(config.train.sync_every)
+    last_good = checkpointer.latest_step() if checkpointer is not None else None
+
+    def check_finite() -> None:
+        """A single run stops at once, naming its last good checkpoint; a population member just stops."""
+        failed = next((m.failure for m in members if m.failure is not None), None)
+        if failed is not None and driver.n_members is None:
+            raise FloatingPointError(f"{failed}; stopping. {last_good_text(checkpointer, last_good)}")
+
+    driver.active[:] = [m.running for m in members]
+    pbar = periodic.progress_bar(config, num_steps, start, desc)
+    step, acc = start, None
+    with contextlib.closing(pbar) if pbar is not None else contextlib.nullcontext():
+        while step < num_steps and driver.active.any():
+            # The step.
+            state, sums = driver.train_step(state, driver.put(batch(step)))
+            step += 1
+            acc = sums if acc is None else evaluation.add_sums(acc, sums)
+            if periodic.due(step, sync_every):
+                jax.block_until_ready(acc)
+            if pbar is not None:
+                pbar.update(1)
+            last = step == num_steps
+            # Train metrics: every log_every steps and at the last.
+            if periodic.due(step, log_every) or last:
+                records = train_log(step, members, driver.fetch(acc), driver.n_members)
+                acc = None
+                check_finite()
+                if pbar is not None and records:
+                    pbar.set_postfix(loss=f"{records[0]['loss']:.4g}")
+            # Evaluation and early stopping: every eval_every steps (the final evaluation follows the loop).
+            if periodic.due(step, eval_every) and not last and driver.active.any():
+                evaluator(step, members, driver, state)
+            driver.active[:] = [m.running for m in members]
+            # Checkpoint: every checkpoint_every steps and when the run stops.
+            if checkpointer is not None and (periodic.due(step, ckpt_every) or not driver.active.any()):
+                if acc is not None:
+                    periodic.stop_nonfinite(step, members, evaluation.member_means(driver.fetch(acc),
+                                                                                   driver.n_members))
+                    check_finite()
+                save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
+                last_good = step
+    return state, step
 
 
 def build_model(config, input_shape):
@@ -57,67 +151,8 @@ def build_model(config, input_shape):
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
-    return int(config.train.num_steps) or int(config.train.num_epochs) * steps_per_epoch
-
-
-def initial_state(config, model, optimizer) -> TrainState:
-    params = model.init(jax.random.key(config.seed))
-    return TrainState(jax.numpy.zeros((), jax.numpy.int32), params, model.init_state(), optimizer.init(params))
-
-
-def run_loop(config, members: list[periodic.Member], driver, state, splits, batch: Callable[[int], dict], *,
-             start: int, num_steps: int, checkpointer: Checkpointer | None = None, desc: str = "train"):
-    """Train ``state`` from step ``start`` to ``num_steps`` (or until no member is running) with
-    ``driver.train_step(state, driver.put(batch(step)))``; the periodic work goes through the pieces of
-    jaxml/train/periodic.py. With a ``checkpointer`` (a single run) it saves every
-    ``config.train.checkpoint_every`` steps and at the end. Returns (state, the step it stopped at)."""
-    train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
-    evaluator = periodic.PeriodicEval(config, splits)
-    eval_every = int(config.train.eval_every) or splits.train.steps_per_epoch
-    ckpt_every, sync_every = int(config.train.checkpoint_every), int(config.train.sync_every)
-    last_good = checkpointer.latest_step() if checkpointer is not None else None
-
-    def check_finite(step: int) -> None:
-        """A single run stops at once, naming its last good checkpoint; a population member just stops."""
-        failed = next((m.failure for m in members if m.failure is not None), None)
-        if failed is not None and driver.n_members is None:
-            raise FloatingPointError(f"{failed}; stopping. {last_good_text(checkpointer, last_good)}")
-
-    def sync_running() -> None:
-        driver.active[:] = [m.running for m in members]
-
-    sync_running()
-    pbar = periodic.progress_bar(config, num_steps, start, desc)
-    step, acc = start, None
-    try:
-        while step < num_steps and driver.active.any():
-            state, sums = driver.train_step(state, driver.put(batch(step)))
-            step += 1
-            acc = sums if acc is None else periodic.add_sums(acc, sums)
-            if periodic.due(step, sync_every):
-                jax.block_until_ready(acc)
-            if pbar is not None:
-                pbar.update(1)
-            last = step == num_steps
-            if periodic.due(step, int(config.train.log_every)) or last:
-                records = train_log(step, members, driver.fetch(acc), driver.n_members)
-                acc = None
-                check_finite(step)
-                if pbar is not None and records:
-                    pbar.set_postfix(loss=f"{records[0]['loss']:.4g}")
-            if periodic.due(step, eval_every) and not last and driver.active.any():
-                evaluator(step, members, driver, state)
-            sync_running()
-            if checkpointer is not None and (periodic.due(step, ckpt_every) or not driver.active.any()):
-                if acc is not None:
-                    periodic.stop_nonfinite(step, members, periodic.member_means(driver.fetch(acc), driver.n_members))
-                    check_finite(step)
-                save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
-                last_good = step
-    finally:
-        if pbar is not None:
-            pbar.close()
-    return state, step
+    """``config.train.num_steps``, else ``num_epochs`` epochs; both 0 ("auto", ``fit`` sizes it): one epoch."""
+    return int(config.train.num_steps) or max(int(config.train.num_epochs), 1) * steps_per_epoch
 
 
 def last_good_text(checkpointer: Checkpointer | None, last_good: int | None) -> str:
@@ -153,7 +188,7 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
     model = build_model(config, input_shape)
     optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
-    target = driver.init(lambda: initial_state(config, model, optimizer))
+    target = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
     saved, _ = ckpt.restore(step, driver.to_saveable(target))
     ckpt.close()
     return model, driver, driver.from_saveable(saved)
@@ -162,6 +197,38 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
 def evaluate(driver, state, arrays: dict, batch_size: int) -> dict:
     """Exact masked means of the objective's metrics over all examples of one split."""
     return periodic.evaluate(driver, state, arrays, batch_size)[0]
+
+
+@contextlib.contextmanager
+def open_workdir(config, workdir: str | None, allow_config_change: Sequence[str]):
+    """The run's checkpointer in ``workdir``, locked and its config checked; closed once, on exit (None in memory)."""
+    if workdir is None:
+        yield None
+        return
+    os.makedirs(workdir, exist_ok=True)
+    with workdir_lib.WorkdirLock(workdir):
+        workdir_lib.check_config(workdir, config, allow_config_change)
+        ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=int(config.train.keep_checkpoints))
+        with contextlib.closing(ckpt):
+            yield ckpt
+
+
+def resume(ckpt: Checkpointer | None, driver: drivers.Driver, state):
+    """(state, checkpoint metadata, step) of the latest good checkpoint; (``state``, {}, None) without one."""
+    saved, meta, latest = (None, {}, None) if ckpt is None else ckpt.restore_latest_good(driver.to_saveable(state))
+    if latest is None:
+        return state, meta, None
+    log.info("resumed from checkpoint at step %d", latest)
+    return driver.from_saveable(saved), meta, latest
+
+
+def finite_host_state(step: int, driver: drivers.Driver, state, ckpt: Checkpointer | None):
+    """The host copy of the final ``state``; ``FloatingPointError`` naming the last good checkpoint if not finite."""
+    host_state = driver.fetch(state)
+    if bad := non_finite_leaves(host_state):
+        raise FloatingPointError(f"the state at step {step} is not finite ({', '.join(bad[:4])}). "
+                                 f"{last_good_text(ckpt, None if ckpt is None else ckpt.latest_step())}")
+    return host_state
 
 
 def finished_records(workdir: str, step: int, splits) -> dict:
@@ -174,78 +241,3 @@ def finished_records(workdir: str, step: int, splits) -> dict:
     return final if any("params_sha256" in r for r in final.values()) else {}
 
 
-def train_and_evaluate(config, workdir: str | None = None, *, allow_config_change: Sequence[str] = ()) -> dict:
-    """Train and evaluate ``config`` in ``workdir``; returns {split: metrics} of the final evaluation.
-
-    The workdir holds one run at a time (``<workdir>/LOCK``) and one config (``<workdir>/config.json``): resuming
-    with another config fails listing the fields unless each is named in ``allow_config_change``. A finished run
-    run again says so and returns its final records without writing anything. ``workdir=None``: the same run in
-    memory, nothing written (``jaxml.train.fit`` also returns its parameters and history)."""
-    config_lib.validate(config, num_devices=jax.device_count())
-    compile_cache.enable()
-    return run_single(config, data.build(config), workdir, allow_config_change=allow_config_change).final
-
-
-class Finished(NamedTuple):
-    """How ``run_single`` ended: the model, the host copy of the final ``TrainState``, {split: final record}, every
-    metric record of the run ({"step", "split", metric: value}) and the step it stopped at."""
-    model: Any
-    state: TrainState
-    final: dict
-    history: list
-    step: int
-
-
-def run_single(config, splits, workdir: str | None = None, *, allow_config_change: Sequence[str] = ()) -> Finished:
-    """Train the validated ``config`` on ``splits`` (a ``pipeline.Splits``) through ``run_loop``: in ``workdir``
-    (locked, its config checked, checkpointed and resumed as ``train_and_evaluate`` describes) or, with
-    ``workdir=None``, in memory without writing a file."""
-    model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
-    if workdir is None:
-        return _train(config, None, splits, model)
-    os.makedirs(workdir, exist_ok=True)
-    with workdir_lib.WorkdirLock(workdir):
-        workdir_lib.check_config(workdir, config, allow_config_change)
-        return _train(config, workdir, splits, model)
-
-
-def _train(config, workdir: str | None, splits, model) -> Finished:
-    num_steps = total_steps(config, splits.train.steps_per_epoch)
-    optimizer = optim.make_optimizer(config.optimizer, num_steps)
-    driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
-    state = driver.init(lambda: initial_state(config, model, optimizer))
-    ckpt = None if workdir is None else Checkpointer(os.path.join(workdir, "checkpoints"),
-                                                     max_to_keep=int(config.train.keep_checkpoints))
-    member = None
-    try:
-        saved, meta, latest = (None, {}, None) if ckpt is None else ckpt.restore_latest_good(driver.to_saveable(state))
-        member = periodic.Member(config, workdir, meta=meta)
-        if latest is not None:
-            state = driver.from_saveable(saved)
-            log.info("resumed from checkpoint at step %d", latest)
-            if latest >= num_steps or member.stopped_early:
-                if final := finished_records(workdir, latest, splits):
-                    print(f"jaxml: the run in {workdir} already finished at step {latest}; nothing to do")
-                    return Finished(model, driver.fetch(state), final, member.log.history(), latest)
-        member.log.truncate_after(latest or 0)
-        start = int(driver.fetch(state.step))
-        state, step = run_loop(config, [member], driver, state, splits,
-                               lambda s: splits.train.batch(s, shard=driver.shard),
-                               start=start, num_steps=num_steps, checkpointer=ckpt)
-        host_state = driver.fetch(state)
-        if bad := non_finite_leaves(host_state):
-            raise FloatingPointError(f"the state at step {step} is not finite ({', '.join(bad[:4])}). "
-                                     f"{last_good_text(ckpt, None if ckpt is None else ckpt.latest_step())}")
-        periodic.final_records(step, [member], driver, state, splits, int(config.data.eval_batch_size),
-                               [host_state.params])
-        if ckpt is not None:
-            if ckpt.latest_step() != step:
-                save_checkpoint(ckpt, step, driver, state, member.meta(), ckpt.latest_step(), host_state)
-            ckpt.close()
-        periodic.run_reports(member, model, host_state, splits)
-        return Finished(model, host_state, member.final, member.log.history(), step)
-    finally:
-        if ckpt is not None:
-            ckpt.close()
-        if member is not None:
-            member.log.close()                        # TensorBoard writers stop even when the run fails

@@ -2,7 +2,7 @@
 
 Each run of a loop is a ``Member`` (one workdir, one metrics log, one early-stopping record); a single run is
 a loop with one member. Metric sums come from the step as ``{name: sum, "n": count}`` — scalars, or arrays
-with one entry per member — and ``member_means`` turns them into one record of means per member.
+with one entry per member — and ``evaluation.member_means`` turns them into one record of means per member.
 """
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ import time
 import jax
 import numpy as np
 
-from jaxml.data import pipeline
 from jaxml.train import config as config_lib
-from jaxml.train import progress, reports
+from jaxml.train import evaluation, progress, reports
 from jaxml.train.metrics_log import MetricsLog
 from jaxml.train.state import params_sha256
-
-
-@jax.jit
-def add_sums(a: dict, b: dict) -> dict:
-    """Metric sums accumulated on device, in one compiled program (whatever their sharding)."""
-    return jax.tree.map(lambda x, y: x + y, a, b)
 
 
 def due(step: int, every: int) -> bool:
@@ -30,22 +23,11 @@ def due(step: int, every: int) -> bool:
     return every > 0 and step % every == 0
 
 
-def member_means(sums: dict, n_members: int | None) -> list[dict]:
-    """[{metric: sum / n}] per member from host sums (``n_members`` None: scalar sums, one member)."""
-    n = np.maximum(np.asarray(sums.get("n", 0.0), np.float64), 1.0)
-    means = {k: np.asarray(v, np.float64) / n for k, v in sums.items() if k != "n"}
-    if n_members is None:
-        return [{k: float(v) for k, v in means.items()}]
-    return [{k: float(v[i]) for k, v in means.items()} for i in range(n_members)]
-
-
 def evaluate(driver, state, arrays: dict, batch_size: int) -> list[dict]:
     """Exact masked means of the objective's metrics over all examples of one split, one record per member."""
-    total = None
-    for batch in pipeline.eval_batches(arrays, batch_size, shard=driver.shard):
-        sums = driver.eval_step(state.params, state.model_state, driver.put(batch))
-        total = sums if total is None else add_sums(total, sums)
-    return member_means(driver.fetch(total), driver.n_members)
+    sums = evaluation.eval_sums(driver.eval_step, state.params, state.model_state, arrays, batch_size,
+                                put=driver.put, shard=driver.shard)
+    return evaluation.member_means(driver.fetch(sums), driver.n_members)
 
 
 class EarlyStopping:
@@ -89,10 +71,6 @@ class Member:
     def meta(self) -> dict:
         return {"stopped_early": self.stopped_early, **self.stopper.meta()}
 
-    def result(self, total_steps: int) -> dict:
-        return {"final": self.final, "status": "ok" if self.failure is None else f"failed: {self.failure}",
-                "steps": total_steps if self.steps is None else self.steps, "stopped_early": self.stopped_early}
-
 
 def stop_nonfinite(step: int, members: list[Member], means: list[dict]) -> None:
     """Stop every running member whose mean objective in ``means`` is not finite."""
@@ -111,7 +89,7 @@ class TrainLogger:
     def __call__(self, step: int, members: list[Member], host_sums: dict, n_members: int | None) -> list[dict]:
         counts = np.atleast_1d(np.asarray(host_sums["n"], np.float64))
         elapsed, self.t0 = max(time.time() - self.t0, 1e-9), time.time()
-        means = member_means(host_sums, n_members)
+        means = evaluation.member_means(host_sums, n_members)
         stop_nonfinite(step, members, means)
         records = []
         for i, (member, rec) in enumerate(zip(members, means)):

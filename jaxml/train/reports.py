@@ -47,21 +47,33 @@ def curves(ctx: Context) -> None:
     curves_figure(read_records(ctx.workdir)).savefig(os.path.join(ctx.workdir, "curves.png"), dpi=100)
 
 
+# Each split's line colour, the same in every plot (matplotlib's cycle colours); other splits take the next ones.
+SPLIT_COLOURS = {"train": "C0", "test": "C1", "validation": "C2", "eval": "C3"}
+
+
+def split_colours(splits) -> dict:
+    """{split: colour} for ``splits``: ``SPLIT_COLOURS`` where named, then C4, C5, ... in sorted order."""
+    splits = set(splits)
+    others = sorted(s for s in splits if s not in SPLIT_COLOURS)
+    return {**{s: c for s, c in SPLIT_COLOURS.items() if s in splits}, **{s: f"C{4 + i}" for i, s in enumerate(others)}}
+
+
 def curves_figure(records: list, metrics=None):
     """A matplotlib ``Figure``: per metric (default: the ``CURVE_METRICS`` the records hold) value vs step, a line
-    per split, from metric records ({"step", "split", metric: value}). Built without pyplot, so it leaves the
-    backend alone; a notebook shows it inline when it is a cell's value."""
+    per split in its fixed colour (``SPLIT_COLOURS``), from metric records ({"step", "split", metric: value}).
+    Built without pyplot, so it leaves the backend alone; a notebook shows it inline when it is a cell's value."""
     from matplotlib.figure import Figure
     keys = list(metrics) if metrics else [k for k in CURVE_METRICS if any(k in r for r in records)]
     if not keys:
         raise ValueError(f"no metric to plot: none of {CURVE_METRICS} is in the records")
     fig = Figure(figsize=(5 * len(keys), 3.6))
     axes = fig.subplots(1, len(keys), squeeze=False)
+    colours = split_colours(r["split"] for r in records)
     for ax, key in zip(axes[0], keys):
         for split in dict.fromkeys(r["split"] for r in records):
             pts = [(r["step"], r[key]) for r in records if r["split"] == split and key in r]
             if pts:
-                ax.plot(*zip(*pts), marker="." if len(pts) < 50 else None, label=split)
+                ax.plot(*zip(*pts), marker="." if len(pts) < 50 else None, label=split, color=colours[split])
         ax.set_xlabel("step"), ax.set_title(key), ax.legend(), ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ import hashlib
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -17,6 +18,13 @@ class TrainState(NamedTuple):
     params: Any              # model parameters (nested dict)
     model_state: Any         # batch-norm statistics etc. ({} when none)
     opt_state: Any           # optax state
+
+
+def initial_state(model, optimizer, seed: int) -> TrainState:
+    """A run's first state: step 0, ``model.init(key(seed))``, ``model.init_state()`` and the optimizer's state
+    (traceable: drivers jit, shard or pmap it; ``jaxml.train.init_state`` jits it)."""
+    params = model.init(jax.random.key(seed))
+    return TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
 
 
 def params_sha256(params) -> str:

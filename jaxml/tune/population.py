@@ -14,7 +14,7 @@ so ``lr · update(lr=1)`` is the run the member would have alone; ``member_optim
 the optax state through ``optax.inject_hyperparams``.
 
 Shapes: params, model state and optimizer state are stacked along a leading member axis
-(``w: f32[N, ...]``); ``Hparams`` fields are f32[N] / int32[N]; a batch is shared (``x: f32[B, ...]``)
+(``w: f32[N, ...]``); ``PopulationHparams`` fields are f32[N] / int32[N]; a batch is shared (``x: f32[B, ...]``)
 when all members share one seed and stacked (``x: f32[N, B, ...]``) otherwise. One jitted
 ``jax.vmap`` of the train step trains all N (a second build of it, compiled once a member stops, freezes the
 stopped ones), inside the one training loop (``jaxml.train.loop.run_loop``, with ``PopulationDriver``); one
@@ -42,12 +42,13 @@ from jaxml.train import config as config_lib
 from jaxml.train import loop, objectives, optim, periodic
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState
+from jaxml.train.trained import Trained
 
 POPULATION_FIELDS = ("optimizer.lr", "regularization.l1", "regularization.l2", "seed", "model.dropout",
                      "model.layers")  # model.layers: only its dropout rates (check_population)
 
 
-class Hparams(NamedTuple):
+class PopulationHparams(NamedTuple):
     """Per-member hyperparameters, each of shape [N] (a scalar inside the vmapped member step)."""
     lr: jax.Array     # f32
     l1: jax.Array     # f32
@@ -101,7 +102,7 @@ def _compile_run_once(fn, *example_args):
     return lowered.compile(compiler_options=_RUN_ONCE_OPTIONS if jax.default_backend() == "cpu" else None)
 
 
-def init_population(model, optimizer, hp: Hparams) -> TrainState:
+def init_population(model, optimizer, hp: PopulationHparams) -> TrainState:
     """Stacked TrainState: member i's params from ``model.init(key(seed_i))``, its optimizer state holding
     lr_i. The init is compiled once (at -O1 on CPU, see ``_RUN_ONCE_OPTIONS``) and called per member, then
     stacked on the host (XLA compiles a vmapped threefry init several times slower than the per-member one)."""
@@ -130,18 +131,18 @@ def make_population_step(model, objective, optimizer, *, shared_batch: bool, use
     train_step = step_lib.make_train_step(model, objective, optimizer)
     batch_axis = None if shared_batch else 0
 
-    def member_step(state: TrainState, hp: Hparams, batch: dict):
+    def member_step(state: TrainState, hp: PopulationHparams, batch: dict):
         return train_step(state, batch, step_lib.Hparams(hp.seed, hp.l1 if use_l1 else None,
                                                           hp.l2 if use_l2 else None, hp.dropout))
 
-    def frozen_member_step(state: TrainState, hp: Hparams, batch: dict, active):
+    def frozen_member_step(state: TrainState, hp: PopulationHparams, batch: dict, active):
         new, sums = member_step(state, hp, batch)
         return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, state), sums
 
     all_active = jax.jit(jax.vmap(member_step, in_axes=(0, 0, batch_axis)), donate_argnums=0)
     some_frozen = jax.jit(jax.vmap(frozen_member_step, in_axes=(0, 0, batch_axis, 0)), donate_argnums=0)
 
-    def step(states: TrainState, hp: Hparams, batch: dict, active):
+    def step(states: TrainState, hp: PopulationHparams, batch: dict, active):
         if bool(np.all(np.asarray(active))):
             return all_active(states, hp, batch)
         return some_frozen(states, hp, batch, jnp.asarray(active))
@@ -155,18 +156,32 @@ def make_population_eval(model, objective):
 
 
 class PopulationDriver:
-    """A driver (jaxml/train/drivers.py) whose state and metric sums carry a leading member axis: the loop
-    trains every member whose ``active`` entry is set and freezes the others. One device; not checkpointed."""
+    """A ``jaxml.train.drivers.Driver`` whose state and metric sums carry a leading member axis: the loop trains
+    every member whose ``active`` entry is set and freezes the others. One device; a population keeps no
+    checkpoints, but its stacked state is its own saveable layout."""
 
-    def __init__(self, model, objective, optimizer, hp: Hparams, *, shared_batch: bool):
+    def __init__(self, model, objective, optimizer, hp: PopulationHparams, *, shared_batch: bool):
         self.n_members, self.hp, self.shard = len(np.asarray(hp.seed)), hp, (0, 1)
+        self.model, self.optimizer = model, optimizer
         self.active = np.ones(self.n_members, bool)
         self._step = make_population_step(model, objective, optimizer, shared_batch=shared_batch,
                                           use_l1=bool(np.any(hp.l1 != 0)), use_l2=bool(np.any(hp.l2 != 0)))
         self.eval_step = make_population_eval(model, objective)
 
+    def init(self, make_state=None):
+        """The stacked first state, ``init_population`` of the members' hyperparameters (each member's seed and
+        learning rate replace the one run's that ``make_state`` would build, so it is not called)."""
+        del make_state
+        return init_population(self.model, self.optimizer, self.hp)
+
     def train_step(self, states, batch):
         return self._step(states, self.hp, batch, self.active)
+
+    def to_saveable(self, state):
+        return state
+
+    def from_saveable(self, state):
+        return state
 
     def put(self, batch: dict) -> dict:
         return jax.device_put(batch)
@@ -238,14 +253,14 @@ def train_sources(splits, configs) -> dict:
     return sources
 
 
-def population_hparams(configs) -> Hparams:
-    """The members' Hparams: lr, l1, l2, seed, and their dropout rates when these differ."""
+def population_hparams(configs) -> PopulationHparams:
+    """The members' hyperparameters: lr, l1, l2, seed, and their dropout rates when these differ."""
 
     def f32(path):
         return jnp.asarray([float(_field(c, path)) for c in configs], jnp.float32)
 
     rates = [member_spec(c)[1] for c in configs]
-    return Hparams(f32("optimizer.lr"), f32("regularization.l1"), f32("regularization.l2"),
+    return PopulationHparams(f32("optimizer.lr"), f32("regularization.l1"), f32("regularization.l2"),
                    jnp.asarray([int(c.seed) for c in configs], jnp.int32),
                    jnp.asarray(rates, jnp.float32) if len(set(rates)) > 1 else None)
 
@@ -257,8 +272,8 @@ def train_population(configs: Sequence, workdirs: Sequence[str]) -> list[dict]:
     records every ``log_every`` steps, the periodic eval splits every ``eval_every`` steps with its own early
     stopping, a final evaluation of every split (the last record carrying ``params_sha256``) in
     ``<workdir_i>/metrics.jsonl``, and the config's reports. No checkpoints: a population is not resumable
-    and starts afresh. A member whose loss turns non-finite is frozen and reported as failed. Returns per
-    member ``{"final": {split: record}, "status": "ok" | "failed: ...", "steps": int, "stopped_early": bool}``.
+    and starts afresh. A member whose loss turns non-finite is frozen and reported as failed. Returns a
+    ``Trained`` per member (``failure``: why it stopped training, None if it did not; ``step``: where it stopped).
     """
     if len(configs) != len(workdirs):
         raise ValueError(f"{len(configs)} configs but {len(workdirs)} workdirs")
@@ -286,7 +301,7 @@ def train_population(configs: Sequence, workdirs: Sequence[str]) -> list[dict]:
         if jax.process_index() == 0 and os.path.exists(os.path.join(w, "metrics.jsonl")):
             os.remove(os.path.join(w, "metrics.jsonl"))        # a population run starts afresh
         members.append(periodic.Member(c, w, tensorboard=False))
-    states, step = loop.run_loop(base, members, driver, init_population(model, optimizer, hp), splits, batch,
+    states, step = loop.run_loop(base, members, driver, driver.init(), splits, batch,
                                  start=0, num_steps=num_steps, desc=f"population x{len(configs)}")
     host = jax.device_get(states)
     per_member = [jax.tree.map(lambda a, i=i: a[i], host) for i in range(len(configs))]
@@ -296,4 +311,5 @@ def train_population(configs: Sequence, workdirs: Sequence[str]) -> list[dict]:
         if member.failure is None:
             periodic.run_reports(member, model, state, splits)
         member.log.close()
-    return [m.result(num_steps) for m in members]
+    return [Trained(model, state, m.config, m.log.history(), m.final, m.workdir, m.stopped_early, m.failure)
+            for m, state in zip(members, per_member)]

@@ -22,7 +22,6 @@ import numpy as np
 from jaxml import data
 from jaxml.train import config as config_lib
 from jaxml.train.loop import train_and_evaluate
-from jaxml.train.metrics_log import read_records
 from jaxml.tune import population as population_lib
 from jaxml.tune.space import (
     Dim,
@@ -142,16 +141,18 @@ def _outcome(result: dict, split: str, metric: str, workdir: str) -> TrialOutcom
     return TrialOutcome(float(rec[metric]), metrics, status, int(result["steps"]), workdir)
 
 
+def _result(trained) -> dict:
+    """A trial's result from its ``Trained`` run."""
+    status = "ok" if trained.failure is None else f"failed: {trained.failure}"
+    return {"final": trained.final, "status": status, "steps": trained.step, "stopped_early": trained.stopped_early}
+
+
 def _train_one(config, workdir: str) -> dict:
     """One trial through ``train_and_evaluate``; a diverged run is a failed trial, not a crash."""
     try:
-        final = train_and_evaluate(config, workdir)
+        return _result(train_and_evaluate(config, workdir))
     except FloatingPointError as e:
         return {"final": {}, "status": f"failed: {e}".split(";")[0], "steps": 0, "stopped_early": False}
-    records = read_records(workdir)
-    steps = max((r["step"] for r in records), default=0)
-    stopped = any(r.get("early_stopped") for r in records)
-    return {"final": final, "status": "ok", "steps": steps, "stopped_early": stopped}
 
 
 def run_sweep(config, workdir: str, space_text: str, *, mode: str = "random", trials: int = 8, rounds: int = 1,
@@ -217,7 +218,7 @@ def run_sweep(config, workdir: str, space_text: str, *, mode: str = "random", tr
                 log(f"round {r}: trials run one by one ({e})")
                 together = False
         if together:
-            results = population_lib.train_population(configs, dirs)
+            results = [_result(t) for t in population_lib.train_population(configs, dirs)]
         else:
             results = [_train_one(c, d) for c, d in zip(configs, dirs)]
         return [_outcome(res, split, metric, d) for res, d in zip(results, dirs)]
