@@ -2,6 +2,8 @@
 parameters bit for bit, same records), in memory it writes nothing, its predictions are ``model.apply``'s, with a
 workdir it resumes bit-identically, a hand-written loop over the public step functions reaches the same
 parameters, and bad arrays fail naming the problem."""
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +15,7 @@ from jaxml import data
 from jaxml.tasks.toy import gaussian_blobs
 from jaxml.train import config as config_lib
 from jaxml.train import fit, reports, train_and_evaluate
+from jaxml.train.fit import auto_steps
 from jaxml.train.metrics_log import read_records
 from jaxml.train.state import params_sha256
 
@@ -184,3 +187,42 @@ def test_fit_on_four_devices_matches_one(sgd_one_device, backend):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), four.model_state,
                  one.model_state)                                                    # batch-norm statistics
     np.testing.assert_allclose(four.predict(TEST["x"]), one.predict(TEST["x"]), rtol=1e-4, atol=1e-4)
+
+
+def readme_python_api_block() -> str:
+    """The first ```python block under README.md's "## Python API" heading."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("\n## Python API\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_the_readme_python_api_example_runs_and_scores_as_stated(tmp_path, monkeypatch):
+    """The README block as written: load_digits, base_config's budget (fit's automatic 1,500 steps) and test
+    accuracy >= 0.95; eval_every alone gives the test split a curve; nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(readme_python_api_block(), "README.md", "exec"), ns)
+    run = ns["run"]
+    assert ns["accuracy"] >= 0.95 and run.step == run.config.train.num_steps == auto_steps(10) == 1500
+    assert run.curves("test", "accuracy")[0] == list(range(100, 1501, 100))
+    assert ns["out"].argmax(-1).tolist() == run.predict(ns["xt"]).argmax(-1).tolist()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_auto_budget_scales_with_the_data_and_an_explicit_one_is_kept():
+    assert [auto_steps(n) for n in (1, 10, 300, 469)] == [1500, 1500, 1500, 2345]   # max(1500, 5 epochs)
+    run = fit(blobs_config(num_steps=0, num_epochs=2), data=ARRAYS)
+    assert run.step == 20 and run.config.train.num_steps == 0                 # 320 examples / 32: 10 a epoch
+
+
+def test_eval_every_alone_evaluates_the_given_splits_with_fixed_colours(trained):
+    """fit with eval_every and no eval_splits evaluates every split it was given (test too); every plot draws
+    train in C0 and test in C1, whatever order the records come in."""
+    run = fit(blobs_config(num_steps=30, eval_every=10), data=ARRAYS)
+    assert run.config.train.eval_splits == ("test",) and run.curves("test", "loss")[0] == [10, 20, 30]
+    assert trained.curves("test", "loss")[0] == [30]                         # no eval_every: the final record only
+    assert run.params_sha256() == trained.params_sha256()                     # evaluating changes no parameter
+    for records in (run.history, run.history[::-1]):
+        for ax in reports.curves_figure(records).axes:
+            assert {line.get_label(): line.get_color() for line in ax.get_lines()} == {"train": "C0", "test": "C1"}
+    assert reports.split_colours(["zeta", "train", "alpha"]) == {"train": "C0", "alpha": "C4", "zeta": "C5"}

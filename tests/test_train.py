@@ -15,9 +15,10 @@ from jaxml.data import pipeline
 from jaxml.models import mlp
 from jaxml.tasks import toy
 from jaxml.train import config as config_lib
-from jaxml.train import loop, objectives, train_and_evaluate
+from jaxml.train import drivers, loop, objectives, train_and_evaluate
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, params_sha256
+from jaxml.tune import population
 
 
 def blobs_config(**train):
@@ -147,3 +148,36 @@ def test_batch_must_divide_device_count():
     c.data.batch_size = 30
     with pytest.raises(config_lib.ConfigError, match="config.data.batch_size=30 is not divisible by the 4 devices"):
         config_lib.validate(c, num_devices=4)
+
+
+def test_every_driver_satisfies_the_driver_protocol():
+    """Single device, shard_map, pmap and the vmapped population all offer what the loop calls (``drivers.Driver``);
+    an object lacking one of its members does not pass for a driver."""
+    m = mlp.make(input_shape=(8,), widths=(16,))
+    objective, opt = objectives.get("softmax_xent"), optax.sgd(0.1)
+    hp = population.PopulationHparams(jnp.asarray([0.1, 0.2]), jnp.zeros(2), jnp.zeros(2), jnp.asarray([0, 1]))
+    pop_opt = population.member_optimizer(config_lib.base_config().optimizer, 10)
+    found = [drivers.SingleDevice(m, objective, opt, step_lib.Hparams(0)),
+             drivers.ShardMapDriver(m, objective, opt, step_lib.Hparams(0)),
+             drivers.PmapDriver(m, objective, opt, step_lib.Hparams(0)),
+             population.PopulationDriver(m, objective, pop_opt, hp, shared_batch=True)]
+    for driver in found:
+        assert isinstance(driver, drivers.Driver), type(driver).__name__
+        assert driver.active.all() and driver.shard == (0, 1)
+    assert [d.n_members for d in found] == [None, None, None, 2]
+    states = found[-1].init()
+    assert params_sha256(found[-1].to_saveable(states)) == params_sha256(population.init_population(m, pop_opt, hp))
+    assert found[-1].from_saveable(states) is states
+
+    class NoRestore:
+        shard, n_members, active = (0, 1), None, np.ones(1, bool)
+        init = train_step = eval_step = put = fetch = to_saveable = staticmethod(lambda *a: None)
+    assert not isinstance(NoRestore(), drivers.Driver)
+
+
+def test_an_auto_budget_trains_one_epoch_in_train_and_evaluate(tmp_path):
+    """``base_config()``'s budget (num_steps = num_epochs = 0) is one epoch for the launchers (the shipped configs
+    all set theirs); ``fit`` sizes it to the data instead (tests/test_fit.py)."""
+    assert (config_lib.base_config().train.num_steps, config_lib.base_config().train.num_epochs) == (0, 0)
+    run = train_and_evaluate(blobs_config(num_epochs=0, log_every=100))
+    assert run.step == 32 == data.build(blobs_config()).train.steps_per_epoch       # 1,024 blobs / 32 a batch
