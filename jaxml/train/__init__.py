@@ -4,7 +4,8 @@
 - ``fit(config, *, data=None, workdir=None, progress=None) -> Trained``: train on ``{split: (x, y)}`` arrays (or
   the registered dataset ``config.data.name``), in memory or in a workdir; ``Trained`` has ``params``,
   ``model_state``, ``history``, ``final``, ``predict(x)``, ``evaluate((x, y))``, ``plot()``.
-- ``train_and_evaluate(config, workdir=None) -> {split: metrics}``: the same loop for launch scripts.
+- ``train_and_evaluate(config, workdir=None) -> Trained``: the same loop for launch scripts (``.final``: {split:
+  metrics}); every way of running returns a ``Trained`` (jaxml/train/trained.py).
 - A loop of your own: ``init_state(model, optimizer, seed=)``, ``train_step_fn(model, objective, optimizer)``,
   ``eval_fn(model, objective)``, ``predict_fn(model)`` (jaxml/train/custom.py); ``make_optimizer(config.optimizer,
   total_steps)`` builds the optax optimizer a config describes.
