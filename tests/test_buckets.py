@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import monitoring
 
-from jaxml import compile_cache
+from jaxml import buckets
 from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
 from jaxml.naive_bayes import count_tokens_sharded, fit_params
 from jaxml.naive_bayes.classifier import token_scores_bucketed
@@ -27,11 +27,11 @@ def traces_of(name: str, fn):
 
 
 def test_bucket_sizes():
-    assert [compile_cache.bucket(n) for n in (1, 1000, 1024, 1025, 1500, 26_600, 1_000_000)] == \
+    assert [buckets.bucket(n) for n in (1, 1000, 1024, 1025, 1500, 26_600, 1_000_000)] == \
         [1024, 1024, 1024, 1088, 1536, 26_624, 1_015_808]
-    assert compile_cache.bucket(1000, multiple=3) == 1026
+    assert buckets.bucket(1000, multiple=3) == 1026
     for n in (1025, 5000, 77_777, 1_000_001):          # at most 1/16 padding above the floor
-        assert n <= compile_cache.bucket(n) <= n * (1 + 1 / 16)
+        assert n <= buckets.bucket(n) <= n * (1 + 1 / 16)
 
 
 def _blobs(n, d=3, seed=0):
@@ -122,7 +122,7 @@ def test_naive_bayes_counts_and_scores_bucketed():
 
     # Another corpus of about the same size: same buckets, nothing traced again.
     ids2, docs2, labels2 = _stream(720, vocab, 1)
-    assert compile_cache.bucket(len(ids2)) == compile_cache.bucket(len(ids))
+    assert buckets.bucket(len(ids2)) == buckets.bucket(len(ids))
     counts2, again = traces_of("local", lambda: count_tokens_sharded(ids2, labels2[docs2], labels2, num_classes=3,
                                                                      vocab_size=vocab))
     expect2 = np.zeros((3, vocab), np.int64)

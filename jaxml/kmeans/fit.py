@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxml import compile_cache
+from jaxml import buckets, compile_cache, export_cache
 from jaxml.kmeans import assign, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
@@ -88,9 +88,9 @@ class Plan:
 
 
 def bucket_rows(n: int, count: int = 1) -> int:
-    """The rows a program for n points is compiled for (``compile_cache.bucket``: at most 1/16 padding, rows of
+    """The rows a program for n points is compiled for (``buckets.bucket``: at most 1/16 padding, rows of
     weight 0 that change no centre, label or statistic), a multiple of the device count."""
-    return compile_cache.bucket(n, multiple=count)
+    return buckets.bucket(n, multiple=count)
 
 
 def device_count(mesh: Mesh | None) -> int:
@@ -214,7 +214,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
 
 
 def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str = "", small_fit: bool = False):
-    """jit(pad -> [shard_map] per_device -> drop padded labels), through ``compile_cache.jit_once`` (a later
+    """jit(pad -> [shard_map] per_device -> drop padded labels), through ``export_cache.jit_once`` (a later
     process reuses the traced program; ``name``, the plan and ``static_key`` identify it).
 
     per_device(x, w, init_arg, knobs) -> tuple; ``knobs`` holds run-time scalars (max_iter, tol, ...)
@@ -237,7 +237,7 @@ def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str 
             out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=(data, data, rep(init_arg), rep(knobs)),
                                 out_specs=specs, check_vma=False)(x, w, init_arg, knobs)
         return tuple(o[: plan.n] if s == "data" else o for o, s in zip(out, out_specs))
-    return compile_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
+    return export_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
                                   compiler_options=compile_options(plan.mesh, small_fit), mesh=plan.mesh)
 
 
