@@ -100,7 +100,7 @@ def device_count(mesh: Mesh | None) -> int:
 
 def given_rows(result: KMeansResult, n: int) -> KMeansResult:
     """The result with the labels of the padding rows dropped (labels i32[rows] -> i32[n]). On one CPU device the
-    host view is cut and put back (no program: jnp slicing compiles one, ~0.05 s of a first palette run)."""
+    host view is cut and put back (no program: jnp slicing would compile one, in a first palette run)."""
     labels = result.labels
     if labels.shape[0] == n:
         return result

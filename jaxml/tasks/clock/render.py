@@ -1,32 +1,24 @@
 """Synthetic analog clocks: a pure, jitted renderer drawn with signed distance functions.
 
-Every image is a function of ``(key, hour, minute, style)`` only, so the data is infinite, runs on
-any device batch by batch, and is reproducible bit for bit. The style (jaxml/tasks/clock/styles.py)
-gives the ranges the per-image parameters are drawn from.
+Every image is a function of ``(key, hour, minute, style)`` only, so the data is infinite, runs on any device
+batch by batch, and is reproducible bit for bit; the style (styles.py) gives the ranges of the per-image
+parameters. jaxml/tasks/clock/README.md ("How the renderer draws") describes every element.
 
-Geometry. Pixel centres of the 150x150 canvas are taken relative to the clock centre in pixel
-units, with x to the right and y *up*. The clock frame is the image frame rotated back by the
-clock's rotation rho (clockwise): ``q = [[cos rho, -sin rho], [sin rho, cos rho]] p``. In the clock
-frame an angle theta measured clockwise from 12 o'clock points along ``u(theta) = (sin theta,
-cos theta)``; the hour hand sits at ``theta_h = (h + m/60) * 30 deg`` and the minute hand at
-``theta_m = m * 6 deg``.
+Geometry: pixel centres p of the 150x150 canvas relative to the clock centre (x right, y up) are turned into
+the clock frame by the clock's rotation rho (clockwise); an angle theta clockwise from 12 o'clock points along u:
 
-Every element is a signed distance d (pixels, negative inside) evaluated on all pixels at once:
-face disc ``|q| - R``, rim ring ``||q| - (R - w/2)| - w/2``, hands and ticks as (tapered,
-rounded) boxes in the frame of their own axis, the 12-o'clock marker as an isosceles triangle
-pointing at the centre. 4, 12 or 60 ticks (lines, bars, squares or dots) cost O(1) per pixel by angular domain
-repetition: the pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in
-that tick's frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
-``lerp(img, level, coverage)``. w = 0.75 px antialiases; the per-image Gaussian blur of sigma px
-is applied analytically by widening every edge to ``w = sqrt(0.75^2 + (0.75 sqrt(2 pi) sigma)^2)``
-(the slope of a blurred step), which costs nothing per pixel (XLA fuses a convolution into the
-drawing that precedes it and redraws the clock once per tap). Then a lighting gradient,
-a contrast change and Gaussian-like noise are applied and the image is quantised to uint8.
+    q = [[cos rho, -sin rho], [sin rho, cos rho]] p        u(theta) = (sin theta, cos theta)
+    theta_h = (h + m/60) * 30 deg                           theta_m = m * 6 deg
 
-An extended style (``style.extended``, e.g. styles.WIDE_STYLE; static) also squashes the clock frame along a
-random axis (``q = S^-1 p``), shows 12 o'clock by a triangle, a long bar or nothing (the 12 tick then drawn),
-adds numeral-like glyph blocks by the same angular repetition (:func:`_glyphs`), a second hand, background
-gratings and clutter and a tone curve. A plain style traces none of it: its images are unchanged bit for bit.
+Every element is a signed distance d (pixels, negative inside) on all pixels at once, composited as
+
+    coverage = 1 - smoothstep(-w, w, d)        img = lerp(img, level, coverage)
+    w = sqrt(0.75^2 + (0.75 sqrt(2 pi) sigma)^2)
+
+where w = 0.75 px antialiases and the wider w blurs by sigma px analytically (the slope of a blurred step; no
+convolution). Ticks cost O(1) per pixel by angular domain repetition. Lighting, contrast and noise follow, and
+the image is quantised to uint8. An extended style (``style.extended``, static) adds more elements; a plain
+style traces none of them, so its images are unchanged bit for bit.
 """
 from __future__ import annotations
 
