@@ -12,6 +12,7 @@ from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
 from jaxml.naive_bayes import count_tokens_sharded, fit_params
 from jaxml.naive_bayes.classifier import token_scores_bucketed
 from jaxml.parallel import data_mesh
+from tests.helpers import blobs
 
 _EVENTS: list[str] = []
 monitoring.register_event_duration_secs_listener(
@@ -35,9 +36,7 @@ def test_bucket_sizes():
 
 
 def _blobs(n, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 6, (4, d))
-    return (centres[rng.integers(0, 4, n)] + rng.normal(0, 1, (n, d))).astype(np.float32)
+    return blobs(n, d, 4, seed, box=(-12.0, 12.0))
 
 
 def _same_fit(a, b):
