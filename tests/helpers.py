@@ -1,5 +1,6 @@
 """Test data and configs shared by several test modules."""
 import numpy as np
+from jax import monitoring
 from sklearn.datasets import make_blobs
 
 from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset blobs_config names)
@@ -24,3 +25,16 @@ def blobs_config(*, model: dict | None = None, data: dict | None = None, optimiz
     c.optimizer.update(optimizer or {})
     c.train.update(train)
     return c
+
+
+_TRACED: list[str] = []
+monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: _TRACED.append(kw.get("fun_name", "")) if event.endswith("jaxpr_trace_duration")
+    else None)
+
+
+def traces_of(name: str, fn):
+    """(fn(), number of times a function named ``name`` was traced for jit while it ran)."""
+    start = len(_TRACED)
+    out = fn()
+    return out, sum(1 for f in _TRACED[start:] if f == name)

@@ -5,26 +5,13 @@ counts / scores computed in NumPy from the token stream.
 """
 import numpy as np
 import pytest
-from jax import monitoring
 
 from jaxml import buckets
 from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
 from jaxml.naive_bayes import count_tokens_sharded, fit_params
 from jaxml.naive_bayes.classifier import token_scores_bucketed
 from jaxml.parallel import data_mesh
-from tests.helpers import blobs
-
-_EVENTS: list[str] = []
-monitoring.register_event_duration_secs_listener(
-    lambda event, duration, **kw: _EVENTS.append(kw.get("fun_name", "")) if event.endswith("jaxpr_trace_duration")
-    else None)
-
-
-def traces_of(name: str, fn):
-    """(fn(), number of times a function named ``name`` was traced for jit while it ran)."""
-    start = len(_EVENTS)
-    out = fn()
-    return out, sum(1 for f in _EVENTS[start:] if f == name)
+from tests.helpers import blobs, traces_of
 
 
 def test_bucket_sizes():

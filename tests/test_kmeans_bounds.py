@@ -39,9 +39,9 @@ def pass_choice(monkeypatch):
     """Force the dense or the sparse pass (the program cache is cleared so the choice is traced anew)."""
     def force(kind):
         monkeypatch.setattr(bounds_lib, "DENSE_FRACTION", {"dense": -1.0, "sparse": 2.0, "auto": 0.5}[kind])
-        fit_lib._fit_program.cache_clear()
+        fit_lib.clear_programs()
     yield force
-    fit_lib._fit_program.cache_clear()
+    fit_lib.clear_programs()
 
 
 # The inner loop keeps two unsharded cases; the rest of the matrix runs in the full suite (CI).

@@ -13,7 +13,6 @@ Rules (T = total SS, N = total weight):
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -35,6 +34,7 @@ from jaxml.kmeans.fit import (
     lloyd_knobs,
     make_plan,
     prepare,
+    program_cache,
     shard_program,
 )
 from jaxml.kmeans.frame import restore
@@ -68,7 +68,7 @@ def choose_k(curve, total_ss, weight, criterion, min_drop):
     return k.astype(jnp.int32), jnp.where(use_ch, ch, drop)
 
 
-@functools.lru_cache(maxsize=32)
+@program_cache(maxsize=32)
 def _sweep_program(plan: Plan):
     k_max = plan.k
 

@@ -240,11 +240,30 @@ def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str 
                                   compiler_options=compile_options(plan.mesh, small_fit), mesh=plan.mesh)
 
 
+_program_caches: list = []   # every plan -> program builder, for clear_programs
+
+
+def program_cache(maxsize: int):
+    """``functools.lru_cache(maxsize)`` for a builder ``plan -> program``, registered with ``clear_programs``."""
+    def wrap(builder):
+        cached = functools.lru_cache(maxsize=maxsize)(builder)
+        _program_caches.append(cached)
+        return cached
+    return wrap
+
+
+def clear_programs() -> None:
+    """Forget every program built per plan, so that the next fit traces anew (after a module setting such as
+    SMALL_ROW_RUNS or ``bounds.DENSE_FRACTION`` has changed)."""
+    for cached in _program_caches:
+        cached.cache_clear()
+
+
 def lloyd_knobs(max_iter: int, tol: float) -> dict:
     return {"max_iter": np.int32(max_iter), "tol": np.float32(tol)}   # host scalars: no eager programs
 
 
-@functools.lru_cache(maxsize=64)
+@program_cache(maxsize=64)
 def _fit_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
@@ -267,7 +286,7 @@ def _fit_program(plan: Plan):
                          small_fit=is_small(plan, plan.n_init))
 
 
-@functools.lru_cache(maxsize=16)
+@program_cache(maxsize=16)
 def _init_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)

@@ -80,7 +80,7 @@ _ATAN_COEFS = (0.9999997019767761, -0.3332797586917877, 0.1989501267671585, -0.1
                0.08475843816995621, -0.0377504900097847, 0.008096856996417046)
 
 
-def _angle_cw(x, y):
+def angle_cw(x, y):
     """Angle of (x, y) clockwise from +y, i.e. atan2(x, y), in (-pi, pi]. A polynomial with
     octant reduction: XLA's CPU atan2 is scalar code, this one vectorises."""
     ax, ay = jnp.abs(x), jnp.abs(y)
@@ -183,7 +183,7 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     cr, sr = jnp.cos(params["rotation"]), jnp.sin(params["rotation"])
     qx, qy = cr * px - sr * py, sr * px + cr * py  # clock frame
     r = jnp.sqrt(qx * qx + qy * qy)
-    phi = _angle_cw(qx, qy)                        # clockwise from 12
+    phi = angle_cw(qx, qy)                        # clockwise from 12
     R = params["radius"]
     w = _edge_width(params["blur_sigma"])
 
@@ -280,7 +280,7 @@ def _fmix32(h):
     return h ^ (h >> 16)
 
 
-def _hash_noise(key):
+def hash_noise(key):
     """Approximately standard-normal noise f32[150, 150], deterministic in key.
 
     Counter-based: pixel i gets h = fmix32(i * 0x9E3779B9 ^ fmix32(seed)) with a 32-bit seed
@@ -298,7 +298,7 @@ def _render(key, hour, minute, style):
     params = sample_clock_params(k_params, style)
     img = draw_clock(params, hour, minute, style)
     if style.noise_std[1] > 0:  # static
-        img = img + params["noise_std"] * _hash_noise(k_noise)
+        img = img + params["noise_std"] * hash_noise(k_noise)
     return jnp.round(jnp.clip(img, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
 
@@ -319,11 +319,11 @@ def _example(key: jax.Array, index, style: ClockStyle = TRAIN_STYLE):
     Indexing (rather than splitting into n keys) makes a stream's first m examples the same
     whatever the batch size or chunking."""
     k_time, k_img = jax.random.split(jax.random.fold_in(key, index))
-    hour, minute = _uniform_time(k_time)
+    hour, minute = uniform_time(k_time)
     return _render(k_img, hour, minute, style), hour, minute
 
 
-def _uniform_time(key):
+def uniform_time(key):
     """(hour ~ U{0..11}, minute ~ U{0..59}) as int32 scalars."""
     k_h, k_m = jax.random.split(key)
     return jax.random.randint(k_h, (), 0, 12, jnp.int32), jax.random.randint(k_m, (), 0, 60, jnp.int32)
