@@ -5,39 +5,25 @@ counts / scores computed in NumPy from the token stream.
 """
 import numpy as np
 import pytest
-from jax import monitoring
 
-from jaxml import compile_cache
+from jaxml import buckets
 from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
 from jaxml.naive_bayes import count_tokens_sharded, fit_params
 from jaxml.naive_bayes.classifier import token_scores_bucketed
 from jaxml.parallel import data_mesh
-
-_EVENTS: list[str] = []
-monitoring.register_event_duration_secs_listener(
-    lambda event, duration, **kw: _EVENTS.append(kw.get("fun_name", "")) if event.endswith("jaxpr_trace_duration")
-    else None)
-
-
-def traces_of(name: str, fn):
-    """(fn(), number of times a function named ``name`` was traced for jit while it ran)."""
-    start = len(_EVENTS)
-    out = fn()
-    return out, sum(1 for f in _EVENTS[start:] if f == name)
+from tests.helpers import blobs, traces_of
 
 
 def test_bucket_sizes():
-    assert [compile_cache.bucket(n) for n in (1, 1000, 1024, 1025, 1500, 26_600, 1_000_000)] == \
+    assert [buckets.bucket(n) for n in (1, 1000, 1024, 1025, 1500, 26_600, 1_000_000)] == \
         [1024, 1024, 1024, 1088, 1536, 26_624, 1_015_808]
-    assert compile_cache.bucket(1000, multiple=3) == 1026
+    assert buckets.bucket(1000, multiple=3) == 1026
     for n in (1025, 5000, 77_777, 1_000_001):          # at most 1/16 padding above the floor
-        assert n <= compile_cache.bucket(n) <= n * (1 + 1 / 16)
+        assert n <= buckets.bucket(n) <= n * (1 + 1 / 16)
 
 
 def _blobs(n, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 6, (4, d))
-    return (centres[rng.integers(0, 4, n)] + rng.normal(0, 1, (n, d))).astype(np.float32)
+    return blobs(n, d, 4, seed, box=(-12.0, 12.0))
 
 
 def _same_fit(a, b):
@@ -122,7 +108,7 @@ def test_naive_bayes_counts_and_scores_bucketed():
 
     # Another corpus of about the same size: same buckets, nothing traced again.
     ids2, docs2, labels2 = _stream(720, vocab, 1)
-    assert compile_cache.bucket(len(ids2)) == compile_cache.bucket(len(ids))
+    assert buckets.bucket(len(ids2)) == buckets.bucket(len(ids))
     counts2, again = traces_of("local", lambda: count_tokens_sharded(ids2, labels2[docs2], labels2, num_classes=3,
                                                                      vocab_size=vocab))
     expect2 = np.zeros((3, vocab), np.int64)

@@ -74,7 +74,7 @@ def test_batch_equals_one_by_one():
     images, hours, minutes = C.render_batch(key, 6, style, 0)
     for i in range(6):
         k_time, k_img = jax.random.split(jax.random.fold_in(key, i))
-        h, m = (int(a) for a in render._uniform_time(k_time))
+        h, m = (int(a) for a in render.uniform_time(k_time))
         assert (h, m) == (int(hours[i]), int(minutes[i]))
         assert_equal_up_to_rounding(images[i], C.render_clock(k_img, h, m, style))
     # A batch at an offset continues the same stream (same compiled program: exact).
@@ -85,7 +85,7 @@ def test_batch_equals_one_by_one():
 
 def test_times_are_uniform_over_the_dial():
     keys = jax.random.split(jax.random.key(0), 6000)
-    hours, minutes = (np.asarray(a) for a in jax.jit(jax.vmap(render._uniform_time))(keys))
+    hours, minutes = (np.asarray(a) for a in jax.jit(jax.vmap(render.uniform_time))(keys))
     np.testing.assert_array_equal(np.unique(hours), np.arange(12))
     np.testing.assert_array_equal(np.unique(minutes), np.arange(60))
     counts = np.bincount(hours, minlength=12)
@@ -242,9 +242,9 @@ def test_style_validation_names_the_field():
 def test_polynomial_angle_and_noise_helpers():
     x, y = np.random.default_rng(0).normal(size=(2, 20000)).astype(np.float32)
     x[:4], y[:4] = [0, 0, 1, -1], [1, -1, 0, 0]
-    np.testing.assert_allclose(np.asarray(render._angle_cw(x, y)), np.arctan2(x, y), atol=2e-6)
-    n1 = np.asarray(render._hash_noise(jax.random.key(1)))
-    n2 = np.asarray(render._hash_noise(jax.random.key(2)))
+    np.testing.assert_allclose(np.asarray(render.angle_cw(x, y)), np.arctan2(x, y), atol=2e-6)
+    n1 = np.asarray(render.hash_noise(jax.random.key(1)))
+    n2 = np.asarray(render.hash_noise(jax.random.key(2)))
     assert abs(n1.mean()) < 0.03 and abs(n1.std() - 1.0) < 0.03
     assert abs(np.corrcoef(n1.ravel(), n2.ravel())[0, 1]) < 0.03
     assert abs(np.corrcoef(n1[:, 1:].ravel(), n1[:, :-1].ravel())[0, 1]) < 0.03
@@ -330,7 +330,7 @@ def test_save_sample_grid_writes_labelled_png(tmp_path):
     C.save_sample_grid(path, images, hours, minutes, predicted=(hours, (minutes + 1) % 60), cols=3)
     png = np.asarray(Image.open(path).convert("L"))
     assert png.shape[0] > 200 and png.shape[1] > 300 and png.std() > 20
-    assert report._fmt(0, 5) == "12:05" and report._fmt(13, 7) == "1:07"
+    assert report.clock_text(0, 5) == "12:05" and report.clock_text(13, 7) == "1:07"
     with pytest.raises(ValueError, match="hours"):
         C.save_sample_grid(path, images, hours[:3], minutes)
 

@@ -234,7 +234,7 @@ def test_training_batches_are_render_then_preprocess(preblur_sigma):
 def test_prediction_grid_shows_the_rendered_pixels_of_the_model_inputs(tmp_path, monkeypatch):
     """clock_predictions draws the clocks as rendered (uint8, before the pre-blur and detrending), the very
     clocks whose preprocessed inputs the run's "test" split holds, then independent ones; and the grid refuses
-    normalised inputs (they used to wrap around in a uint8 cast)."""
+    normalised inputs (which a uint8 cast would wrap around)."""
     c = _clock_config("quick")
     c.data.test_size = 8
     splits = clock.build_data(c)

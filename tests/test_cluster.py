@@ -289,7 +289,7 @@ def test_backend_probe_line_is_dropped_and_other_lines_kept():
 @slow
 @pytest.mark.timeout(120)
 def test_launcher_on_cpu_prints_no_backend_probe(tmp_path):
-    """At INFO verbosity a CPU-only run used to print JAX's "Unable to initialize backend 'tpu'" line."""
+    """At INFO verbosity a CPU-only run prints no "Unable to initialize backend 'tpu'" line (JAX's probe)."""
     r = subprocess.run(TRAIN + [f"--workdir={tmp_path}", "--verbosity=0", "--config.train.num_steps=2"],
                        capture_output=True, text=True, timeout=100, env={k: v for k, v in os.environ.items()
                                                                          if k != "JAX_PLATFORMS"})

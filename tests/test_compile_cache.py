@@ -42,12 +42,12 @@ import numpy as np
 from jax import monitoring
 events = []
 monitoring.register_event_listener(lambda e, **kw: events.append(e.rsplit("/", 1)[-1]))
-from jaxml import compile_cache
+from jaxml import export_cache
 from jaxml.kmeans import kmeans
 from jaxml.parallel import data_mesh
 x = np.random.default_rng(0).normal(size=(3000, 3)).astype(np.float32)
 out = [kmeans(x, 4, n_init=2, seed=0, mesh=m) for m in (None, data_mesh())]
-print(json.dumps({"stats": compile_cache.exported_stats(), "misses": events.count("cache_misses"),
+print(json.dumps({"stats": export_cache.exported_stats(), "misses": events.count("cache_misses"),
                   "centers": [np.asarray(r.centers).tobytes().hex() for r in out],
                   "labels": [np.asarray(r.labels).tobytes().hex() for r in out],
                   "n_iter": [int(r.n_iter) for r in out]}))
@@ -87,14 +87,14 @@ def test_a_repeated_process_reuses_the_exported_programs_bit_for_bit(tmp_path):
 _CALLBACK_CHILD = """
 import json, warnings
 import jax, jax.numpy as jnp
-from jaxml import compile_cache
+from jaxml import export_cache
 def f(x):
     jax.debug.callback(lambda v: None, x)     # a host callback: jax.export refuses it
     return jnp.cumsum(x) * 2
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    y = compile_cache.jit_once("with_callback", f)(jnp.arange(4.0))
-print(json.dumps({"y": y.tolist(), "stats": compile_cache.exported_stats(),
+    y = export_cache.jit_once("with_callback", f)(jnp.arange(4.0))
+print(json.dumps({"y": y.tolist(), "stats": export_cache.exported_stats(),
                   "warned": any("not exported" in str(w.message) for w in caught)}))
 """
 
@@ -108,13 +108,13 @@ _LAPACK_CHILD = """
 import json, sys
 import numpy as np
 import jax.numpy as jnp
-from jaxml import compile_cache
+from jaxml import export_cache
 a = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], np.float32)
 b = np.array([1.0, 2.0, 3.0], np.float32)
-add = compile_cache.jit_once("add_one", lambda v: v + 1.0)(b)          # no LAPACK call in its module
+add = export_cache.jit_once("add_one", lambda v: v + 1.0)(b)          # no LAPACK call in its module
 after_add = "scipy.linalg" in sys.modules
-solve = compile_cache.jit_once("solve", jnp.linalg.solve)(a, b)       # a lapack_*getrf custom call
-print(json.dumps({"stats": compile_cache.exported_stats(), "scipy_linalg_after_add": after_add,
+solve = export_cache.jit_once("solve", jnp.linalg.solve)(a, b)       # a lapack_*getrf custom call
+print(json.dumps({"stats": export_cache.exported_stats(), "scipy_linalg_after_add": after_add,
                   "add": np.asarray(add).tolist(), "residual": float(np.abs(a @ np.asarray(solve) - b).max())}))
 """
 
@@ -185,3 +185,39 @@ def test_a_users_jax_cache_dir_wins(tmp_path):
                   tmp_path)
     assert result["status"] == {"dir": str(theirs), "why": "configured by the user"}
     assert not os.path.exists(tmp_path / "ours") and not os.path.exists(tmp_path / "xdg")
+
+
+_JIT_CHILD = """
+import json, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import jax, jax.numpy as jnp
+    from jaxml import compile_cache
+    compile_cache.enable()
+    y = jax.jit(lambda v: jnp.cumsum(v) * 3.0)(jnp.arange(5.0))
+print(json.dumps({"y": y.tolist(), "warned": [str(w.message) for w in caught if "cache" in str(w.message)]}))
+"""
+
+
+def _garble_flip(data: bytes) -> bytes:
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x40
+    return bytes(flipped)
+
+
+@pytest.mark.parametrize("garble", [_garble_flip, lambda data: data[:len(data) // 2]], ids=["flipped", "truncated"])
+def test_a_garbled_xla_cache_entry_is_replaced_after_its_first_failure(tmp_path, garble):
+    """JAX warns about an entry it cannot read and never overwrites it; jaxml deletes it at that first failure,
+    so the run gives the right result with one warning naming the file and the next run is silent."""
+    cache = tmp_path / "cache"
+    env = {"JAXML_COMPILATION_CACHE": str(cache)}
+    first = _child(_JIT_CHILD, env, tmp_path)
+    assert first == {"y": [0.0, 3.0, 9.0, 18.0, 30.0], "warned": []}
+    (entry,) = [name for name in _entries(cache) if "lambda" in name]
+    intact = (cache / entry).read_bytes()
+    (cache / entry).write_bytes(garble(intact))
+    second = _child(_JIT_CHILD, env, tmp_path)
+    assert second["y"] == first["y"]
+    assert len(second["warned"]) == 1 and str(cache / entry) in second["warned"][0], second["warned"]
+    assert (cache / entry).read_bytes() != garble(intact)          # written afresh
+    assert _child(_JIT_CHILD, env, tmp_path) == first              # silent from then on

@@ -50,13 +50,19 @@ def _params(cin, cout, k, seed=0):
     return p
 
 
+def _same_pads(size, k, stride):
+    """SAME padding as XLA / TensorFlow define it: ceil(size / stride) outputs, the total padding split with the
+    extra pixel after."""
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n,h,w,cin,cout,k,stride,padding", GEOMETRIES)
 def test_im2col_equals_direct_loop_and_xla_outputs_and_gradients(n, h, w, cin, cout, k, stride, padding):
     p = _params(cin, cout, k)
     x = jax.random.normal(jax.random.key(1), (n, h, w, cin))
-    pads = ((layers._same_pads(h, k, stride), layers._same_pads(w, k, stride)) if padding == "SAME"
-            else ((0, 0), (0, 0)))
+    pads = ((_same_pads(h, k, stride), _same_pads(w, k, stride)) if padding == "SAME" else ((0, 0), (0, 0)))
     y_i = layers.conv2d(p, x, stride=stride, padding=padding, impl="im2col")
     y_x = layers.conv2d(p, x, stride=stride, padding=padding, impl="xla")
     np.testing.assert_allclose(y_i, _direct_conv(x, p["w"], p["b"], stride, pads), rtol=1e-5, atol=1e-5)

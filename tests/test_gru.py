@@ -154,7 +154,7 @@ def _autodiff_scan(params, xs, h0, lengths, reset_after):
 @pytest.mark.slow
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gradients_equal_autodiff_of_plain_scan(reset_after):
-    """gru.scan's backward (for reset_after the custom VJP gru._layer: hand-derived gate gradients, dU, dW_i
+    """gru.scan's backward (for reset_after its custom VJP: hand-derived gate gradients, dU, dW_i
     and dx as one matmul each after the loop) against jax.grad of the cell in a plain lax.scan, for params, h0
     and the inputs."""
     p = gru.init_layer(jax.random.key(0), 5, 6)

@@ -9,8 +9,8 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_sample_image, make_blobs
 
 from jaxml import parallel
-from jaxml.kmeans import auto_k, init_centers, kmeans, kmeans_auto_k
 from jaxml.kmeans import fit as fit_lib
+from jaxml.kmeans import init_centers, kmeans, kmeans_auto_k
 from jaxml.kmeans import palette as pal
 
 N, D, K = 1203, 4, 5
@@ -146,7 +146,6 @@ def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mes
     """A small fit (fit.SMALL_ROW_RUNS) steps its restarts without shedding finished ones and is compiled with
     XLA:CPU's elemental emitters at -O1; forced down the large-fit path (compacting batch, fusion emitters) the
     same restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k."""
-    programs = (fit_lib._fit_program, fit_lib._init_program, auto_k._sweep_program)  # traced per plan: clear
     mesh = parallel.data_mesh() if mesh else None
     x = blobs(6, std=2.5)
 
@@ -157,12 +156,10 @@ def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mes
     small = fits()
     monkeypatch.setattr(fit_lib, "SMALL_ROW_RUNS", 0)
     try:
-        for p in programs:
-            p.cache_clear()
+        fit_lib.clear_programs()     # programs are built once per plan: trace them anew with the new setting
         large = fits()
     finally:
-        for p in programs:
-            p.cache_clear()
+        fit_lib.clear_programs()
     np.testing.assert_allclose(small[1].inertia, large[1].inertia, rtol=1e-6)
     for a, b in ((small[0], large[0]), (small[1].result, large[1].result)):
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))

@@ -7,27 +7,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
 
 from jaxml import parallel
 from jaxml.kmeans import bounds as bounds_lib
 from jaxml.kmeans import fit as fit_lib
 from jaxml.kmeans import kmeans
 from jaxml.kmeans.shards import Shards
-
-
-def _blobs(n, d, k, seed, std=1.0, box=(-10.0, 10.0)):
-    return make_blobs(n, d, centers=k, cluster_std=std, random_state=seed, center_box=box)[0].astype(np.float32)
+from tests.helpers import blobs
 
 
 def _datasets():
     rng = np.random.default_rng(1)
     dups = np.repeat(rng.normal(size=(50, 4)).astype(np.float32), 40, axis=0)   # 40 copies of each point
     return {
-        "blobs": (_blobs(4000, 16, 24, 0, std=2.0), 24, None),
-        "weighted": (_blobs(4000, 16, 24, 0, std=2.0), 24, rng.random(4000).astype(np.float32)),
+        "blobs": (blobs(4000, 16, 24, 0, std=2.0), 24, None),
+        "weighted": (blobs(4000, 16, 24, 0, std=2.0), 24, rng.random(4000).astype(np.float32)),
         "ties_and_empty": (dups, 40, None),          # exact ties; random starts on copies empty clusters
-        "far_from_origin": (_blobs(4001, 8, 20, 3, box=(1e4, 1e4 + 50.0)), 20, None),
+        "far_from_origin": (blobs(4001, 8, 20, 3, box=(1e4, 1e4 + 50.0)), 20, None),
     }
 
 
@@ -43,9 +39,9 @@ def pass_choice(monkeypatch):
     """Force the dense or the sparse pass (the program cache is cleared so the choice is traced anew)."""
     def force(kind):
         monkeypatch.setattr(bounds_lib, "DENSE_FRACTION", {"dense": -1.0, "sparse": 2.0, "auto": 0.5}[kind])
-        fit_lib._fit_program.cache_clear()
+        fit_lib.clear_programs()
     yield force
-    fit_lib._fit_program.cache_clear()
+    fit_lib.clear_programs()
 
 
 # The inner loop keeps two unsharded cases; the rest of the matrix runs in the full suite (CI).
@@ -71,7 +67,7 @@ def test_bounded_fit_equals_brute_force_bit_for_bit(name, passes, sharded, pass_
 
 @pytest.mark.slow
 def test_bounded_fit_stops_at_max_iter_and_tol_like_brute_force():
-    x = _blobs(5000, 16, 30, 7, std=3.0)
+    x = blobs(5000, 16, 30, 7, std=3.0)
     init = x[:30]
     for kw in (dict(max_iter=4, tol=0.0), dict(max_iter=300, tol=1e-3)):
         _same(kmeans(x, 30, init=init, bounds=False, **kw), kmeans(x, 30, init=init, bounds=True, **kw))
@@ -81,7 +77,7 @@ def test_bounded_fit_stops_at_max_iter_and_tol_like_brute_force():
 def test_bounds_bound_the_float64_distances():
     """Through several iterations: u >= distance to the labelled centre, l <= distance to every other one,
     and every label equals the float64 argmin wherever the float64 gap is not a near-tie."""
-    x = _blobs(3000, 8, 10, 5, std=3.0)
+    x = blobs(3000, 8, 10, 5, std=3.0)
     k = 10
     plan = fit_lib.make_plan(len(x), 8, k, n_init=1, init="given", block_size=500, mesh=None, bounds=True)
     shards = Shards()
@@ -119,7 +115,7 @@ def test_bounds_bound_the_float64_distances():
 
 @pytest.mark.slow
 def test_bounded_fit_equals_sklearn_from_same_init():
-    x = _blobs(20000, 16, 64, 0, std=1.5)
+    x = blobs(20000, 16, 64, 0, std=1.5)
     init = x[np.random.default_rng(0).choice(len(x), 64, replace=False)]
     ours = kmeans(x, 64, init=init, max_iter=300, tol=1e-4, bounds=True)
     ref = KMeans(64, init=init, n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(x)
@@ -146,7 +142,7 @@ def test_top2_rows_and_max_rows_equal_numpy(k):
 @pytest.mark.slow
 def test_bounded_fit_with_many_centres_equals_brute_force():
     """k = 100 > 64: the tree forms of top2_rows / argmax_rows inside the bounded passes."""
-    x = _blobs(3000, 6, 100, 9, std=0.5)
+    x = blobs(3000, 6, 100, 9, std=0.5)
     init = x[np.random.default_rng(2).choice(len(x), 100, replace=False)]
     kw = dict(init=init, max_iter=100, tol=0.0)
     _same(kmeans(x, 100, bounds=False, **kw), kmeans(x, 100, bounds=True, **kw))
@@ -159,4 +155,4 @@ def test_automatic_choice_and_errors():
     assert not fit_lib.use_bounds(None, 64, 16, 10)       # restarts: the compacting batch
     assert not fit_lib.use_bounds(False, 64, 16, 1)
     with pytest.raises(ValueError, match="n_init=1.*n_init=3"):
-        kmeans(_blobs(300, 4, 3, 0), 3, n_init=3, bounds=True)
+        kmeans(blobs(300, 4, 3, 0), 3, n_init=3, bounds=True)

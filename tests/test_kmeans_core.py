@@ -4,21 +4,16 @@ import jax
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
 
 from jaxml import parallel
 from jaxml.kmeans import kmeans, kmeans_auto_k
 from jaxml.kmeans.palette import palette
-
-
-def _blobs(n, d, k, seed, std=1.0):
-    x, _ = make_blobs(n, d, centers=k, cluster_std=std, random_state=seed)
-    return x.astype(np.float32)
+from tests.helpers import blobs
 
 
 @pytest.mark.parametrize("n,d,k,seed", [(3000, 2, 5, 0), (4000, 8, 12, 1), (2000, 32, 3, 2)])
 def test_same_answer_as_sklearn_from_same_init(n, d, k, seed):
-    x = _blobs(n, d, k, seed, std=2.5)
+    x = blobs(n, d, k, seed, std=2.5)
     init = x[np.random.default_rng(seed).choice(n, k, replace=False)]
     ours = kmeans(x, k, init=init, max_iter=300, tol=1e-4)
     ref = KMeans(k, init=init, n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(x)
@@ -33,7 +28,7 @@ def test_same_answer_as_sklearn_from_same_init(n, d, k, seed):
 
 @pytest.mark.slow
 def test_vmapped_restarts_equal_restarts_one_at_a_time():
-    x = _blobs(2000, 4, 6, 3, std=3.0)
+    x = blobs(2000, 4, 6, 3, std=3.0)
     rng = np.random.default_rng(0)
     inits = np.stack([x[rng.choice(len(x), 6, replace=False)] for _ in range(4)])
     together = kmeans(x, 6, init=inits, max_iter=100)
@@ -45,7 +40,7 @@ def test_vmapped_restarts_equal_restarts_one_at_a_time():
 
 def test_four_devices_equal_one_device():
     assert jax.device_count() == 4
-    x = _blobs(3001, 5, 7, 4, std=2.0)                        # not a multiple of 4: padded with zero weights
+    x = blobs(3001, 5, 7, 4, std=2.0)                        # not a multiple of 4: padded with zero weights
     init = x[:7]
     one = kmeans(x, 7, init=init, max_iter=50)
     four = kmeans(x, 7, init=init, max_iter=50, mesh=parallel.data_mesh())
@@ -81,8 +76,8 @@ def test_palette_of_three_flat_colours_in_known_proportions():
 
 
 @pytest.mark.slow
-def test_auto_k_finds_k_on_separated_blobs():
-    x = _blobs(3000, 2, 4, 7, std=0.5)
+def test_auto_k_finds_k_on_separatedblobs():
+    x = blobs(3000, 2, 4, 7, std=0.5)
     r = kmeans_auto_k(x, k_max=8)
     assert int(r.k) == 4
 
@@ -97,7 +92,7 @@ def test_compacting_batch_steps_every_run_as_alone(sharded):
     from jaxml.kmeans.fit import make_plan, prepare
     from jaxml.kmeans.shards import Shards
 
-    x = _blobs(4000, 3, 8, 5, std=4.0)
+    x = blobs(4000, 3, 8, 5, std=4.0)
     rng = np.random.default_rng(1)
     r, k = 7, 8
     c0 = np.stack([x[rng.choice(len(x), k, replace=False)] for _ in range(r)])

@@ -78,6 +78,20 @@ def test_bad_specs_name_the_token(spec, match):
         sequential.build("t", spec, (8, 8, 1), {"out": 2}).init(jax.random.key(0))
 
 
+def test_a_new_layer_kind_is_one_table_entry(monkeypatch):
+    """A kind added to ``sequential.LAYERS`` parses, sizes, initialises and applies like the built-in ones."""
+    scale = sequential.Layer((1,), init=lambda key, a, s: {"s": jnp.full((), float(a[0]))},
+                             apply=lambda x, lname, a, s, call: x * call.params[lname]["s"])
+    monkeypatch.setitem(sequential.LAYERS, "scale", scale)
+    m = sequential.build("t", ("dense:3", "scale:5"), (2,), {"out": 1})
+    p = m.init(jax.random.key(0))
+    x = jnp.array([[1.0, -2.0]])
+    y, _ = m.apply(p, x)
+    h = (x @ p["dense_0"]["w"] + p["dense_0"]["b"]) * 5.0
+    np.testing.assert_allclose(y, h @ p["head_out"]["w"] + p["head_out"]["b"], rtol=1e-6)
+    assert float(p["scale_0"]["s"]) == 5.0
+
+
 def test_registry_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'transformer'"):
         models.get("transformer")

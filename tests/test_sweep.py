@@ -15,6 +15,7 @@ from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 from jaxml.tune import search
 from jaxml.tune import space as space_lib
+from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -147,14 +148,8 @@ def test_tables_are_ranked_and_complete(tmp_path):
 
 
 def _blobs_config():
-    c = config_lib.base_config()
-    c.model.name, c.model.widths = "mlp", (16,)
-    c.data.name, c.data.batch_size, c.data.eval_batch_size, c.data.train_size = "blobs", 32, 128, 512
-    c.optimizer.name = "sgd"
-    c.train.num_epochs, c.train.eval_every, c.train.log_every = 2, 4, 8
-    c.train.eval_splits = ("test",)
-    c.train.checkpoint_every = 0
-    return c
+    return helpers.blobs_config(data={"eval_batch_size": 128, "train_size": 512}, optimizer={"name": "sgd"},
+                                num_epochs=2, eval_every=4, log_every=8, eval_splits=("test",), checkpoint_every=0)
 
 
 @pytest.mark.slow

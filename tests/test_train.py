@@ -19,21 +19,12 @@ from jaxml.train import drivers, loop, objectives, train_and_evaluate
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, params_sha256
 from jaxml.tune import population
+from tests import helpers
 
 
 def blobs_config(**train):
-    c = config_lib.base_config()
-    c.model.name = "mlp"
-    c.model.widths = (16,)
-    c.data.name = "blobs"
-    c.data.batch_size = 32
-    c.data.eval_batch_size = 100
-    c.optimizer.lr = 0.01
-    c.train.num_epochs = 3
-    c.train.log_every = 8
-    c.train.progress_bar = False
-    c.train.update(train)
-    return c
+    return helpers.blobs_config(data={"eval_batch_size": 100}, optimizer={"lr": 0.01},
+                                **{"num_epochs": 3, "log_every": 8, **train})
 
 
 def records(workdir):

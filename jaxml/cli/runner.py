@@ -8,9 +8,9 @@ that module's docstring and flags. It defines no flags, so every launcher can us
 
 Before ``main`` the objects the imports made (JAX's, NumPy's, the launcher's modules: hundreds of thousands)
 are frozen (``gc.freeze``): every full collection would otherwise trace them again, and tracing a program makes
-enough garbage to trigger several — ~0.5 s of a ~3 s first palette command (``bench/cold_start.py``). At exit
-the garbage collector runs once and then freezes what survives: interpreter shutdown would otherwise trace every
-object, several times over — ~0.35 s of a ~1.8 s palette command. Cycles made by ``main`` that are garbage by
+enough garbage to trigger several. At exit the garbage collector runs once and then freezes what survives:
+interpreter shutdown would otherwise trace every object, several times over (bench/README.md has the cost of
+both). Cycles made by ``main`` that are garbage by
 then are still collected (their finalizers run, files they hold are flushed and closed); only what is alive at
 exit, and what the imports made, is left to the OS.
 """

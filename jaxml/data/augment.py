@@ -56,7 +56,7 @@ class ShiftAugmented:
     def batch(self, step: int, *, shard: tuple[int, int] = (0, 1)) -> pipeline.Batch:
         batch = dict(self.source.batch(step, shard=shard))
         dy, dx = self.shifts(step)
-        sl = pipeline._slice_for(shard, self.source.batch_size)
+        sl = pipeline.shard_slice(shard, self.source.batch_size)
         x = batch["x"]
         if self.pixel_perm is not None:
             x = x.reshape(len(x), -1)[:, self._inverse].reshape(x.shape)

@@ -25,7 +25,8 @@ def _check_arrays(arrays: dict) -> int:
     return next(iter(sizes.values()))
 
 
-def _slice_for(shard: tuple[int, int], batch_size: int) -> slice:
+def shard_slice(shard: tuple[int, int], batch_size: int) -> slice:
+    """The rows of a global batch that process ``index`` of ``count`` (``shard``) loads."""
     index, count = shard
     if batch_size % count:
         raise ValueError(f"global batch size {batch_size} is not divisible by the process count {count}")
@@ -55,7 +56,8 @@ class ArraySource:
 
     def batch(self, step: int, *, shard: tuple[int, int] = (0, 1)) -> Batch:
         epoch, i = divmod(int(step), self.steps_per_epoch)
-        idx = self.permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size][_slice_for(shard, self.batch_size)]
+        batch = self.permutation(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = batch[shard_slice(shard, self.batch_size)]
         return {k: v[idx] for k, v in self.arrays.items()}
 
 
@@ -75,7 +77,7 @@ class GeneratedSource:
 
     def batch(self, step: int, *, shard: tuple[int, int] = (0, 1)) -> Batch:
         b = self.make_batch(jax.random.fold_in(self._key, int(step)), self.batch_size)
-        sl = _slice_for(shard, self.batch_size)
+        sl = shard_slice(shard, self.batch_size)
         return {k: np.asarray(v)[sl] for k, v in b.items()}
 
 
@@ -84,7 +86,7 @@ def eval_batches(arrays: dict, batch_size: int, *, shard: tuple[int, int] = (0, 
     ``mask`` f32[batch] (1 = real example) so metrics are exact and the step compiles once."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     n = _check_arrays(arrays)
-    sl = _slice_for(shard, batch_size)
+    sl = shard_slice(shard, batch_size)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         pad = batch_size - (stop - start)

@@ -13,7 +13,6 @@ Rules (T = total SS, N = total weight):
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -27,8 +26,7 @@ from jaxml.kmeans.fit import (
     KMeansResult,
     Plan,
     best_restart,
-    bucket_rows,
-    device_count,
+    checked_points,
     given_rows,
     init_argument,
     initial_centers,
@@ -36,6 +34,7 @@ from jaxml.kmeans.fit import (
     lloyd_knobs,
     make_plan,
     prepare,
+    program_cache,
     shard_program,
 )
 from jaxml.kmeans.frame import restore
@@ -69,7 +68,7 @@ def choose_k(curve, total_ss, weight, criterion, min_drop):
     return k.astype(jnp.int32), jnp.where(use_ch, ch, drop)
 
 
-@functools.lru_cache(maxsize=32)
+@program_cache(maxsize=32)
 def _sweep_program(plan: Plan):
     k_max = plan.k
 
@@ -119,8 +118,7 @@ def kmeans_auto_k(x, k_max: int = 10, *, criterion: str = "ch", min_drop: float 
         raise ValueError(f"{who}: init must be 'k-means++' or 'random', not given centres")
     if not (0 < min_drop < 1):
         raise ValueError(f"{who}: min_drop must be in (0, 1), got {min_drop!r}")
-    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
-    pts = validate.inputs(x, sample_weight, check=check_input, who=who, rows=rows)
+    pts = checked_points(x, sample_weight, mesh, bucket=bucket, check=check_input, who=who)
     rows, d = pts.x.shape
     validate.params(k=k_max, n_init=n_init, max_iter=max_iter, tol=tol, who=who, k_name="k_max")
     k_max = min(k_max, validate.distinct_up_to(pts.x, pts.w, k_max) if check_input else pts.n)

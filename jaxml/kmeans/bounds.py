@@ -22,12 +22,9 @@ float32. The cluster sums are recomputed from the labels every iteration, block 
 force's order (``assign.add_block_sums``): with the same labels the centres are the same bit for bit,
 and so are the iteration counts — only the work differs.
 
-Cost of an iteration on one device's n points: an elementwise pass over (label, u, l), a compaction
-(cumsum + scatter), the scatter-add of the sums, and brute force's work for the points that fail the
-test; that fraction falls quickly once the centres settle. It pays when scoring a point is costly
-(k * d large); ``fit.use_bounds`` decides.
-Memory: 12 bytes per point (label, u, l). Single runs only: restarts and the k sweep step as a
-compacting batch of dense runs (``lloyd.lloyd_batch``).
+An iteration costs a pass over (label, u, l), a compaction, the sums, and brute force's work for the points
+that fail the test, so it pays when scoring a point is costly (k * d large; ``fit.use_bounds`` decides).
+Memory: 12 bytes per point. Single runs only: restarts and the k sweep use ``lloyd.lloyd_batch``.
 """
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxml import compile_cache
+from jaxml import buckets, compile_cache, export_cache
 from jaxml.kmeans import assign, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
@@ -76,7 +76,7 @@ class Plan:
 
     @property
     def count(self) -> int:
-        return 1 if self.mesh is None else self.mesh.devices.size
+        return device_count(self.mesh)
 
     @property
     def axis(self) -> str | None:
@@ -88,18 +88,19 @@ class Plan:
 
 
 def bucket_rows(n: int, count: int = 1) -> int:
-    """The rows a program for n points is compiled for (``compile_cache.bucket``: at most 1/16 padding, rows of
+    """The rows a program for n points is compiled for (``buckets.bucket``: at most 1/16 padding, rows of
     weight 0 that change no centre, label or statistic), a multiple of the device count."""
-    return compile_cache.bucket(n, multiple=count)
+    return buckets.bucket(n, multiple=count)
 
 
 def device_count(mesh: Mesh | None) -> int:
+    """Devices a program over ``mesh`` runs on (1 without one)."""
     return 1 if mesh is None else mesh.devices.size
 
 
 def given_rows(result: KMeansResult, n: int) -> KMeansResult:
     """The result with the labels of the padding rows dropped (labels i32[rows] -> i32[n]). On one CPU device the
-    host view is cut and put back (no program: jnp slicing compiles one, ~0.05 s of a first palette run)."""
+    host view is cut and put back (no program: jnp slicing would compile one, in a first palette run)."""
     labels = result.labels
     if labels.shape[0] == n:
         return result
@@ -127,12 +128,10 @@ def _divisor_near(n: int, target: int) -> int | None:
 BOUNDS_MIN_KD = 128
 
 
-# A small fit (rows x runs below this) is compiled for compile time, not run time: its whole run is milliseconds
-# (a run-iteration costs ~7 ns a row on CPU at d = 3, k = 8) next to seconds of XLA:CPU compile. So its runs
-# do not shed finished runs (``lloyd.lloyd_batch(compact=False)``: each batch size is one more copy of the
-# step to compile, ~1.5 s for 4 restarts) and XLA:CPU uses its elemental emitters instead of the MLIR fusion
-# emitters (~0.5 s less compile, kernels ~1.4x slower) and LLVM -O1 (~0.3 s less, no slower there). Measured on
-# china.jpg (jaxml/kmeans/README.md).
+# A small fit (rows x runs below this) is compiled for compile time, not run time: its whole run takes far less
+# than XLA:CPU's compile. So its runs do not shed finished runs (``lloyd.lloyd_batch(compact=False)``: each batch
+# size is one more copy of the step to compile), and XLA:CPU uses its elemental emitters and LLVM -O1, which
+# compile faster (jaxml/kmeans/README.md has the figures).
 SMALL_ROW_RUNS = 2 ** 20
 
 
@@ -154,7 +153,7 @@ def use_bounds(bounds: bool | None, k: int, d: int, n_init: int, platform: str =
 
 
 def make_plan(n, d, k, *, n_init, init, block_size, mesh, bounds: bool = False) -> Plan:
-    count = 1 if mesh is None else mesh.devices.size
+    count = device_count(mesh)
     per_device = -(-n // count)
     target = block_size or default_block(k)
     if n % count == 0 and per_device <= target:
@@ -205,7 +204,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
     if platform != "cpu":
         return None
     options = {}
-    if mesh is not None and mesh.devices.size > 1:
+    if device_count(mesh) > 1:
         options["xla_cpu_multi_thread_eigen"] = False
     if small_fit:
         options["xla_cpu_use_fusion_emitters"] = False
@@ -214,7 +213,7 @@ def compile_options(mesh: Mesh | None, small_fit: bool = False) -> dict | None:
 
 
 def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str = "", small_fit: bool = False):
-    """jit(pad -> [shard_map] per_device -> drop padded labels), through ``compile_cache.jit_once`` (a later
+    """jit(pad -> [shard_map] per_device -> drop padded labels), through ``export_cache.jit_once`` (a later
     process reuses the traced program; ``name``, the plan and ``static_key`` identify it).
 
     per_device(x, w, init_arg, knobs) -> tuple; ``knobs`` holds run-time scalars (max_iter, tol, ...)
@@ -237,15 +236,34 @@ def shard_program(name: str, plan: Plan, per_device, out_specs, static_key: str 
             out = jax.shard_map(per_device, mesh=plan.mesh, in_specs=(data, data, rep(init_arg), rep(knobs)),
                                 out_specs=specs, check_vma=False)(x, w, init_arg, knobs)
         return tuple(o[: plan.n] if s == "data" else o for o, s in zip(out, out_specs))
-    return compile_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
+    return export_cache.jit_once(f"kmeans_{name}", program, static_key=f"{plan!r} {static_key}",
                                   compiler_options=compile_options(plan.mesh, small_fit), mesh=plan.mesh)
+
+
+_program_caches: list = []   # every plan -> program builder, for clear_programs
+
+
+def program_cache(maxsize: int):
+    """``functools.lru_cache(maxsize)`` for a builder ``plan -> program``, registered with ``clear_programs``."""
+    def wrap(builder):
+        cached = functools.lru_cache(maxsize=maxsize)(builder)
+        _program_caches.append(cached)
+        return cached
+    return wrap
+
+
+def clear_programs() -> None:
+    """Forget every program built per plan, so that the next fit traces anew (after a module setting such as
+    SMALL_ROW_RUNS or ``bounds.DENSE_FRACTION`` has changed)."""
+    for cached in _program_caches:
+        cached.cache_clear()
 
 
 def lloyd_knobs(max_iter: int, tol: float) -> dict:
     return {"max_iter": np.int32(max_iter), "tol": np.float32(tol)}   # host scalars: no eager programs
 
 
-@functools.lru_cache(maxsize=64)
+@program_cache(maxsize=64)
 def _fit_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
@@ -268,7 +286,7 @@ def _fit_program(plan: Plan):
                          small_fit=is_small(plan, plan.n_init))
 
 
-@functools.lru_cache(maxsize=16)
+@program_cache(maxsize=16)
 def _init_program(plan: Plan):
     def per_device(x, w, init_arg, knobs):
         shards = Shards(plan.axis, plan.count)
@@ -280,21 +298,36 @@ def _init_program(plan: Plan):
     return shard_program("init", plan, per_device, ("", ""), small_fit=is_small(plan, plan.n_init))
 
 
+def checked_points(x, sample_weight, mesh: Mesh | None, *, bucket: bool, check: bool, who: str,
+                   init=None) -> validate.Points:
+    """What every entry point starts with: switch the compilation cache on, then ``validate.inputs`` with the
+    rows padded to ``bucket_rows`` (when ``bucket`` and x is a matrix)."""
+    compile_cache.enable()
+    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
+    return validate.inputs(x, sample_weight, init=init, check=check, who=who, rows=rows)
+
+
+def _start(x, k: int, init, n_init: int, max_iter: int, tol: float, sample_weight, seed, mesh: Mesh | None,
+           check_input: bool, bucket: bool, who: str):
+    """The checks ``kmeans`` and ``init_centers`` share: (checked points, init kind, the program's init
+    argument)."""
+    pts = checked_points(x, sample_weight, mesh, bucket=bucket, check=check_input, who=who, init=init)
+    validate.params(k=k, n_init=n_init, max_iter=max_iter, tol=tol, who=who)
+    if check_input:
+        validate.enough_distinct(pts.x, pts.w, k, who, n=pts.n)
+    kind, arg = init_argument(init, n_init, seed, k, pts.x.shape[1], pts.frame, who=who)
+    return pts, kind, arg
+
+
 def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_weight=None, seed=0,
                  mesh: Mesh | None = None, check_input: bool = True, bucket: bool = True) -> jax.Array:
     """The starting centres ``kmeans`` would use: f32[n_init, k, d] (same seed, same restarts); the rows of x
     itself (float64 NumPy) when x is not float32-exact (``KMeansResult``). ``bucket`` as ``kmeans``."""
-    compile_cache.enable()
     who = "init_centers"
     if not isinstance(init, str):
         raise ValueError(f"{who}: init must be one of {INITS}, got {type(init).__name__}")
-    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
-    pts = validate.inputs(x, sample_weight, check=check_input, who=who, rows=rows)
+    pts, kind, arg = _start(x, k, init, n_init, 1, 0.0, sample_weight, seed, mesh, check_input, bucket, who)
     rows, d = pts.x.shape
-    validate.params(k=k, n_init=n_init, max_iter=1, tol=0.0, who=who)
-    if check_input:
-        validate.enough_distinct(pts.x, pts.w, k, who, n=pts.n)
-    kind, arg = init_argument(init, n_init, seed, k, d, who=who)
     plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
     rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
     if pts.frame.identity:
@@ -346,14 +379,9 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
     Float64 (or int32/int64) x is centred in float64 before the float32 program; see ``KMeansResult``.
     The first call switches on the persistent compilation cache (``jaxml.compile_cache``).
     """
-    compile_cache.enable()
-    rows = bucket_rows(np.shape(x)[0], device_count(mesh)) if bucket and np.ndim(x) == 2 else None
-    pts = validate.inputs(x, sample_weight, init=init, check=check_input, who="kmeans", rows=rows)
+    pts, kind, arg = _start(x, k, init, n_init, max_iter, tol, sample_weight, seed, mesh, check_input, bucket,
+                            "kmeans")
     rows, d = pts.x.shape
-    validate.params(k=k, n_init=n_init, max_iter=max_iter, tol=tol)
-    if check_input:
-        validate.enough_distinct(pts.x, pts.w, k, n=pts.n)
-    kind, arg = init_argument(init, n_init, seed, k, d, pts.frame)
     if kind == "given":
         n_init = arg.shape[0]
     plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,

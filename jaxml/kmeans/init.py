@@ -87,7 +87,7 @@ def kmeans_plusplus(key, blocks: Blocks, k: int, shards: Shards):
     is two passes over the blocks (potentials of the T candidates, then the new nearest distances),
     so nothing of size T x n is stored. Every draw is made up front, u f32[k, T] from ``key`` (row 0, first
     entry: the first centre; row c: step c's candidates): one generator call, where one per step made XLA:CPU
-    compile ~0.15 s longer.
+    compile longer (bench/README.md).
     """
     x, w, xx, mean = blocks
     trials = 2 + int(math.log(k))

@@ -113,7 +113,7 @@ def _layer_forward(w_i, b_i, u, c, h0, xs, valid, unroll):
     def body(t, carry):
         h, hs, a_s, xp_t = carry
         xp_next = _at(xp, jnp.minimum(t + 1, steps - 1))   # read a step ahead: a slice read in the step that
-        # uses it fuses into the gates' fusion, which XLA:CPU then ran ~3x slower (~160 vs ~50 us at 64 x 256)
+        # uses it fuses into the gates' fusion, which XLA:CPU runs slower (bench/README.md)
         a = h @ u + c
         r, z, n = _gates(a, xp_t, b_i, hidden)
         h_new = n + z * (h - n)

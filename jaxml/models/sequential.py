@@ -19,8 +19,9 @@ Example — the report's digit CNN:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 
@@ -30,25 +31,123 @@ from jaxml.nn import activations, layers
 _FIXED_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "elu", "gelu", "softmax")
 
 
+class Settings(NamedTuple):
+    """What ``build`` fixes for every layer: names for messages and the model-wide options."""
+    model: str
+    act: Callable
+    initializer: str
+    bn_momentum: float
+    conv_impl: str
+    conv_padding: str
+
+
+@dataclasses.dataclass
+class Call:
+    """One forward pass, as a layer's ``apply`` sees it; ``rate`` is the current dropout layer's rate."""
+    params: dict
+    state: dict
+    new_state: dict
+    train: bool
+    key: jax.Array | None
+    axis_name: str | None
+    example_ids: jax.Array | None
+    index: int = 0
+    rate: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A layer kind. ``shape(settings, lname, in_shape, args) -> (plan args, out_shape)`` checks its input and
+    sizes it; ``init(key, plan args, settings) -> params`` and ``state(plan args) -> state`` for layers that have
+    them; ``apply(x, lname, plan args, settings, call) -> y``."""
+    arity: tuple[int, ...]
+    apply: Callable
+    shape: Callable = lambda settings, lname, shape, args: (args, shape)
+    init: Callable | None = None
+    state: Callable | None = None
+    number: type = int
+
+
+def _needs(settings: Settings, lname: str, shape: tuple, ndim: int, what: str) -> None:
+    if len(shape) != ndim:
+        raise ValueError(f"model {settings.model}: {lname} needs {what}, got shape {shape}"
+                         + ("; add 'flatten'" if ndim == 1 else ""))
+
+
+def _dense_shape(settings, lname, shape, args):
+    _needs(settings, lname, shape, 1, "a flat input")
+    return (shape[0], args[0]), (args[0],)
+
+
+def _conv_shape(settings, lname, shape, args):
+    _needs(settings, lname, shape, 3, "an (h, w, c) input")
+    stride, k = (args[2] if len(args) == 3 else 1), args[1]
+    if settings.conv_padding == "SAME":
+        out = (-(-shape[0] // stride), -(-shape[1] // stride), args[0])
+    elif settings.conv_padding == "VALID":
+        if min(shape[:2]) < k:
+            raise ValueError(f"model {settings.model}: {lname} kernel {k} is larger than its input {shape[:2]}")
+        out = ((shape[0] - k) // stride + 1, (shape[1] - k) // stride + 1, args[0])
+    else:
+        raise ValueError(f"model {settings.model}: conv_padding must be 'SAME' or 'VALID', "
+                         f"got {settings.conv_padding!r}")
+    return (shape[2], args[0], k, stride), out
+
+
+def _maxpool_shape(settings, lname, shape, args):
+    _needs(settings, lname, shape, 3, "an (h, w, c) input")
+    return args, (shape[0] // args[0], shape[1] // args[0], shape[2])
+
+
+def _dropout(x, lname, args, settings, call):
+    return layers.dropout(x, call.rate, train=call.train, example_ids=call.example_ids,
+                          key=None if call.key is None else jax.random.fold_in(call.key, call.index))
+
+
+def _batch_norm(x, lname, args, settings, call):
+    x, call.new_state[lname] = layers.batch_norm(call.params[lname], call.state[lname], x, train=call.train,
+                                                 momentum=settings.bn_momentum, axis_name=call.axis_name)
+    return x
+
+
+# Every layer kind a spec may name: a new kind is one entry here.
+LAYERS: dict[str, Layer] = {
+    "dense": Layer((1,), shape=_dense_shape,
+                   init=lambda key, a, s: layers.init_dense(key, *a, kernel_init=s.initializer),
+                   apply=lambda x, lname, a, s, call: layers.dense(call.params[lname], x)),
+    "conv": Layer((2, 3), shape=_conv_shape,
+                  init=lambda key, a, s: layers.init_conv2d(key, a[0], a[1], a[2], kernel_init=s.initializer),
+                  apply=lambda x, lname, a, s, call: layers.conv2d(call.params[lname], x, stride=a[3],
+                                                                   padding=s.conv_padding, impl=s.conv_impl)),
+    "maxpool": Layer((1,), shape=_maxpool_shape, apply=lambda x, lname, a, s, call: layers.max_pool(x, a[0])),
+    "bn": Layer((0,), shape=lambda s, lname, shape, a: ((shape[-1],), shape),
+                init=lambda key, a, s: layers.init_batch_norm(*a)[0],
+                state=lambda a: layers.init_batch_norm(*a)[1], apply=_batch_norm),
+    "dropout": Layer((1,), apply=_dropout, number=float),
+    "flatten": Layer((0,), shape=lambda s, lname, shape, a: ((), (math.prod(shape),)),
+                     apply=lambda x, lname, a, s, call: layers.flatten(x)),
+    "act": Layer((0,), apply=lambda x, lname, a, s, call: s.act(x)),
+    **{name: Layer((0,), apply=lambda x, lname, a, s, call, f=activations.get(name): f(x))
+       for name in _FIXED_ACTIVATIONS},
+}
+
+
 def parse_token(token: str) -> tuple[str, tuple]:
     """'conv:32:3' -> ('conv', (32, 3)); raises a ValueError naming the bad token."""
     name, *args = token.strip().split(":")
-    arity = {"dense": (1,), "conv": (2, 3), "maxpool": (1,), "bn": (0,), "dropout": (1,),
-             "flatten": (0,), "act": (0,)}
-    if name in _FIXED_ACTIVATIONS:
-        arity[name] = (0,)
-    if name not in arity:
+    if name not in LAYERS:
         raise ValueError(f"layer spec {token!r}: unknown layer {name!r}; known: "
-                         f"{sorted(arity) + list(_FIXED_ACTIVATIONS)}")
-    if len(args) not in arity[name]:
-        raise ValueError(f"layer spec {token!r}: {name!r} takes {arity[name]} arguments, got {len(args)}")
+                         f"{sorted(k for k in LAYERS if k not in _FIXED_ACTIVATIONS) + list(_FIXED_ACTIVATIONS)}")
+    kind = LAYERS[name]
+    if len(args) not in kind.arity:
+        raise ValueError(f"layer spec {token!r}: {name!r} takes {kind.arity} arguments, got {len(args)}")
     try:
-        values = tuple(float(a) if name == "dropout" else int(a) for a in args)
+        values = tuple(kind.number(a) for a in args)
     except ValueError:
         raise ValueError(f"layer spec {token!r}: arguments must be numbers") from None
-    if name == "dropout" and not 0.0 <= values[0] < 1.0:
-        raise ValueError(f"layer spec {token!r}: dropout rate must be in [0, 1)")
-    if name != "dropout" and any(v <= 0 for v in values):
+    if kind.number is float and not all(0.0 <= v < 1.0 for v in values):
+        raise ValueError(f"layer spec {token!r}: {name} rate must be in [0, 1)")
+    if kind.number is int and any(v <= 0 for v in values):
         raise ValueError(f"layer spec {token!r}: sizes must be positive")
     return name, values
 
@@ -66,46 +165,17 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
           conv_impl: str = "auto", conv_padding: str = "SAME") -> Model:
     """Build a Model from a spec. ``input_shape`` excludes the batch axis, e.g. (28, 28, 1) or (784,)."""
     parsed = [parse_token(t) for t in spec]
-    act = activations.get(activation)
+    settings = Settings(name, activations.get(activation), initializer, bn_momentum, conv_impl, conv_padding)
     if not heads or any(int(v) <= 0 for v in heads.values()):
         raise ValueError(f"heads must map names to positive output sizes, got {dict(heads)}")
 
-    # Walk the spec once with shapes to name layers and size their parameters.
+    # Walk the spec once with shapes to name layers and size their parameters: plan = [(kind, name, args)].
     plan, shape, counts = [], tuple(input_shape), {}
     for kind, args in parsed:
-        idx = counts.get(kind, 0)
-        counts[kind] = idx + 1
-        lname = f"{kind}_{idx}"
-        if kind == "dense":
-            if len(shape) != 1:
-                raise ValueError(f"model {name}: {lname} needs a flat input, got shape {shape}; add 'flatten'")
-            plan.append((kind, lname, (shape[0], args[0])))
-            shape = (args[0],)
-        elif kind == "conv":
-            if len(shape) != 3:
-                raise ValueError(f"model {name}: {lname} needs an (h, w, c) input, got shape {shape}")
-            stride, k = (args[2] if len(args) == 3 else 1), args[1]
-            plan.append((kind, lname, (shape[2], args[0], k, stride)))
-            if conv_padding == "SAME":
-                shape = (-(-shape[0] // stride), -(-shape[1] // stride), args[0])
-            elif conv_padding == "VALID":
-                if min(shape[:2]) < k:
-                    raise ValueError(f"model {name}: {lname} kernel {k} is larger than its input {shape[:2]}")
-                shape = ((shape[0] - k) // stride + 1, (shape[1] - k) // stride + 1, args[0])
-            else:
-                raise ValueError(f"model {name}: conv_padding must be 'SAME' or 'VALID', got {conv_padding!r}")
-        elif kind == "maxpool":
-            if len(shape) != 3:
-                raise ValueError(f"model {name}: {lname} needs an (h, w, c) input, got shape {shape}")
-            plan.append((kind, lname, args))
-            shape = (shape[0] // args[0], shape[1] // args[0], shape[2])
-        elif kind == "bn":
-            plan.append((kind, lname, (shape[-1],)))
-        elif kind == "flatten":
-            plan.append((kind, lname, ()))
-            shape = (math.prod(shape),)
-        else:  # dropout, act, fixed activations
-            plan.append((kind, lname, args))
+        lname = f"{kind}_{counts.get(kind, 0)}"
+        counts[kind] = counts.get(kind, 0) + 1
+        plan_args, shape = LAYERS[kind].shape(settings, lname, shape, args)
+        plan.append((kind, lname, plan_args))
     if len(shape) != 1:
         raise ValueError(f"model {name}: the trunk ends with shape {shape}; heads need a flat input ('flatten')")
     features = shape[0]
@@ -115,18 +185,14 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         params = {}
         keys = jax.random.split(key, len(plan) + len(head_items))
         for k, (kind, lname, args) in zip(keys, plan):
-            if kind == "dense":
-                params[lname] = layers.init_dense(k, *args, kernel_init=initializer)
-            elif kind == "conv":
-                params[lname] = layers.init_conv2d(k, args[0], args[1], args[2], kernel_init=initializer)
-            elif kind == "bn":
-                params[lname] = layers.init_batch_norm(*args)[0]
+            if LAYERS[kind].init is not None:
+                params[lname] = LAYERS[kind].init(k, args, settings)
         for k, (hname, n) in zip(keys[len(plan):], head_items):
             params[f"head_{hname}"] = layers.init_dense(k, features, int(n), kernel_init=initializer)
         return params
 
     def init_state():
-        return {lname: layers.init_batch_norm(*args)[1] for kind, lname, args in plan if kind == "bn"}
+        return {lname: LAYERS[kind].state(args) for kind, lname, args in plan if LAYERS[kind].state is not None}
 
     n_dropout = sum(kind == "dropout" for kind, _, _ in plan)
 
@@ -142,33 +208,18 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         if dropout_rates is not None and len(dropout_rates) != n_dropout:
             raise ValueError(f"model {name}: dropout_rates has {len(dropout_rates)} entries, the spec has "
                              f"{n_dropout} dropout layers")
-        d = 0
-        new_state = {}
+        call = Call(params, state, {}, train, key, axis_name, example_ids)
         if x.shape[1:] != tuple(input_shape) and x.ndim == 2 and len(input_shape) > 1:
             x = x.reshape((x.shape[0],) + tuple(input_shape))
+        d = 0
         for i, (kind, lname, args) in enumerate(plan):
-            if kind == "dense":
-                x = layers.dense(params[lname], x)
-            elif kind == "conv":
-                x = layers.conv2d(params[lname], x, stride=args[3], padding=conv_padding, impl=conv_impl)
-            elif kind == "maxpool":
-                x = layers.max_pool(x, args[0])
-            elif kind == "bn":
-                x, new_state[lname] = layers.batch_norm(params[lname], state[lname], x, train=train,
-                                                        momentum=bn_momentum, axis_name=axis_name)
-            elif kind == "dropout":
-                rate = args[0] if dropout_rates is None else dropout_rates[d]
+            if kind == "dropout":
+                call.rate = args[0] if dropout_rates is None else dropout_rates[d]
                 d += 1
-                x = layers.dropout(x, rate, train=train, example_ids=example_ids,
-                                   key=None if key is None else jax.random.fold_in(key, i))
-            elif kind == "flatten":
-                x = layers.flatten(x)
-            elif kind == "act":
-                x = act(x)
-            else:
-                x = activations.get(kind)(x)
+            call.index = i
+            x = LAYERS[kind].apply(x, lname, args, settings, call)
         outs = {hname: layers.dense(params[f"head_{hname}"], x) for hname, _ in head_items}
         y = outs["out"] if list(outs) == ["out"] else outs
-        return y, new_state
+        return y, call.new_state
 
     return Model(name=name, init=init, init_state=init_state, apply=apply, extras=("dropout_rates", "example_ids"))

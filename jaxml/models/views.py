@@ -2,11 +2,9 @@
 degrees, each with or without a left-right mirror).
 
 A view g = (k, mirror) acts on an image batch x f32[b, H, W, C] (H == W; row 0 at the top) as: mirror left-right
-if ``mirror``, then rotate the picture by k quarter turns, each taking the top edge to the right edge. Both are
-exact permutations of the pixel grid about the canvas centre ((H-1)/2, (W-1)/2), so a dataset whose distribution
-is D4-invariant (e.g. rendered objects at a uniform rotation, centre offset and lighting direction whose parts are
-mirror-symmetric) maps into itself; any objective registered with view maps
-(``jaxml.train.objectives.register(..., view_maps=...)``) can then use ``config.model.test_views``.
+if ``mirror``, then rotate the picture by k quarter turns, each taking the top edge to the right edge: exact
+permutations of the pixel grid, so a D4-invariant dataset maps into itself, and any objective registered with
+view maps (``objectives.register(..., view_maps=...)``) can use ``config.model.test_views``.
 
 On an image direction alpha (an angle from up towards the right, i.e. atan2(x, y) with y up), g acts as
 ``alpha -> s alpha + k pi/2`` with s = -1 for a mirror, +1 otherwise; so a prediction made on g x is mapped back
@@ -19,9 +17,8 @@ back with ``output_maps[head](y, k, mirror)`` and averages them:
 
     f_avg(x) = 1/|G| sum_{g in G} g^-1 . f(g . x)
 
-which is exactly equivariant: f_avg(g x) = g . f_avg(x) for g in G (a re-indexing of the sum). Training is
-untouched (``train=True`` passes straight through). Batch norm in evaluation uses its running statistics, so
-stacking the views does not change any single view's output.
+which is exactly equivariant: f_avg(g x) = g . f_avg(x) for g in G. Training (``train=True``) passes straight
+through; batch norm in evaluation uses running statistics, so stacking the views changes no view's output.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxml import compile_cache
+from jaxml import buckets
 from jaxml.naive_bayes import validate
 
 KINDS = ("multinomial", "bernoulli", "complement")
@@ -164,11 +164,11 @@ def _check_stream(params, token_ids, doc_ids, num_docs, who: str):
 
 def token_scores_bucketed(params, token_ids, doc_ids, *, num_docs: int) -> np.ndarray:
     """``token_joint_log_likelihood`` of host arrays as NumPy f[D, C], computed on streams padded to
-    ``compile_cache.bucket`` sizes (T tokens, D documents) so that corpora of about the same size share one
+    ``buckets.bucket`` sizes (T tokens, D documents) so that corpora of about the same size share one
     compiled program. Padding tokens name document ``D_b`` (out of range: segment_sum drops them), padding
     documents are cut off on the host: the scores are those of the unpadded streams."""
     token_ids, doc_ids, num_docs = _check_stream(params, token_ids, doc_ids, num_docs, "token_scores_bucketed")
-    tokens, docs = compile_cache.bucket(len(token_ids)), compile_cache.bucket(num_docs)
+    tokens, docs = buckets.bucket(len(token_ids)), buckets.bucket(num_docs)
     ids = np.zeros(tokens, np.int32)
     ids[:len(token_ids)] = token_ids
     owner = np.full(tokens, docs, np.int32)

@@ -27,7 +27,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-from jaxml import compile_cache
+from jaxml import buckets
 from jaxml.naive_bayes import validate
 from jaxml.parallel import DATA_AXIS, data_mesh
 
@@ -135,14 +135,14 @@ def count_tokens_sharded(token_ids, token_labels, doc_labels, *, num_classes: in
 
     Each device counts its shard, one ``lax.psum`` adds the ``[C, V]`` integer counts, so the
     result is identical (bit for bit) to the single-device count for any number of devices.
-    The token and document streams are padded (label -1: not counted) to ``compile_cache.bucket`` sizes, so
+    The token and document streams are padded (label -1: not counted) to ``buckets.bucket`` sizes, so
     another corpus of about the same size reuses the compiled counter.
     """
     ids, tlab, dlab = (np.asarray(a) for a in check_token_stream(
         token_ids, token_labels, doc_labels, num_classes, vocab_size, "count_tokens_sharded"))
     mesh = data_mesh() if mesh is None else mesh
     n = mesh.shape[DATA_AXIS]
-    tokens, docs = compile_cache.bucket(len(ids), n), compile_cache.bucket(len(dlab), n)
+    tokens, docs = buckets.bucket(len(ids), n), buckets.bucket(len(dlab), n)
     ids = pad_to(ids, tokens, 0)
     tlab = pad_to(tlab, tokens, -1)
     dlab = pad_to(dlab, docs, -1)

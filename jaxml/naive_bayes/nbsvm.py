@@ -12,14 +12,12 @@ and ``(w, b)`` minimise liblinear's objective (the intercept is not penalised)
                                                                   or max(0, 1 - m)^2 (squared hinge, NBSVM)
 
 by L-BFGS (``optax.lbfgs`` with its zoom line search) from ``w = 0``, until ``|grad f| <= tol |grad f(0)|``
-or ``max_iter`` iterations. The presence counts behind ``r`` come from ``counts.count_tokens`` in the same
-program (one exact integer ``psum``). Every evaluation of ``f`` is one map-reduce over the ``data`` mesh axis: each
-device scores its shard of documents (``sparse.py``: chunked term ids, a gather and a segment-sum, never a
-dense ``[D, V]`` matrix), takes the gradient of its part of the loss (by hand: ``grad_v = X^T (dloss/ds)``,
-one segment-sum), and one collective adds the per-device values and gradients; the optimizer state is
-replicated. That collective is an all-gather summed pairwise in a fixed order (``tree_sum``) rather than a
-``psum``: a float32 ``psum`` adds in an order that depends on the layout, and L-BFGS amplifies the
-rounding; the fixed order makes every device count give the same weights bit for bit. Afterwards Wang &
+or ``max_iter`` iterations; ``r`` is counted (``counts.count_tokens``) in the same program. Every evaluation
+of ``f`` is one map-reduce over the ``data`` mesh axis: each
+device scores its shard of documents and takes the gradient of its part (``sparse.py``: gathers and segment-sums,
+never a dense ``[D, V]`` matrix), and one collective adds the per-device values and gradients. That collective
+sums an all-gather pairwise in a fixed order (``tree_sum``), not a ``psum`` (whose float32 order depends on the
+layout, rounding L-BFGS amplifies), so every device count gives the same weights bit for bit. Afterwards Wang &
 Manning's interpolation
 
     w' = (1 - beta) mean_t |w[p, t]| + beta w[p, t]

@@ -72,16 +72,15 @@ def tokenize_reference(text: str, *, stop_words: bool | Iterable[str] | None = T
     return [w for w in _NON_LETTERS_RE.sub(" ", text).lower().split() if w not in stop]
 
 
-@dataclasses.dataclass(frozen=True)
-class Tokenized:
-    """A tokenized corpus, dictionary-encoded.
+def offsets_from_counts(counts) -> np.ndarray:
+    """Tokens per document i64[D] -> CSR offsets i64[D + 1] (0, then the running total)."""
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
 
-    words:    str[W] distinct words in order of first appearance (a pyarrow array);
-    word_ids: i32[T] index into ``words`` of every token, documents one after another;
-    offsets:  i64[D + 1] document ``d`` is ``word_ids[offsets[d]:offsets[d + 1]]``.
-    """
-    words: pa.Array
-    word_ids: np.ndarray
+
+class _Documents:
+    """What a CSR corpus (``offsets: i64[D + 1]``) says about its documents."""
     offsets: np.ndarray
 
     @property
@@ -91,6 +90,19 @@ class Tokenized:
     def doc_ids(self) -> np.ndarray:
         """i32[T]: the document of every token."""
         return np.repeat(np.arange(self.num_docs, dtype=np.int32), np.diff(self.offsets))
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenized(_Documents):
+    """A tokenized corpus, dictionary-encoded.
+
+    words:    str[W] distinct words in order of first appearance (a pyarrow array);
+    word_ids: i32[T] index into ``words`` of every token, documents one after another;
+    offsets:  i64[D + 1] document ``d`` is ``word_ids[offsets[d]:offsets[d + 1]]``.
+    """
+    words: pa.Array
+    word_ids: np.ndarray
+    offsets: np.ndarray
 
     def document(self, d: int) -> list[str]:
         """The tokens of document ``d`` as strings (for inspection and tests)."""
@@ -180,8 +192,7 @@ def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str
     to_corpus = np.asarray(unified.indices)
     base = np.cumsum([0] + [len(p[0]) for p in parts])
     ids = np.concatenate([to_corpus[b + p[1]] for b, p in zip(base, parts)]).astype(np.int32)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.concatenate([p[2] for p in parts]), out=offsets[1:])
+    offsets = offsets_from_counts(np.concatenate([p[2] for p in parts]))
     return Tokenized(words=unified.dictionary, word_ids=ids, offsets=offsets)
 
 
@@ -191,6 +202,18 @@ def tokenize(texts: Sequence[str] | pa.Array, *, stop_words: bool | Iterable[str
 
 def _order_offset(n: int, base: int) -> int:
     return sum(base ** m for m in range(1, n))
+
+
+def _ngram_words(keys: np.ndarray, n: int, base: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Decode the n-gram keys among ``keys``: (mask of the keys of order n, [i64[K_n] word index of position
+    j] for j = 1..n)."""
+    first = _order_offset(n, base)
+    sel = (keys >= first) & (keys < first + base ** n)
+    rest, parts = keys[sel] - first, []
+    for _ in range(n):
+        rest, last = np.divmod(rest, base)
+        parts.append(last)
+    return sel, parts[::-1]
 
 
 def _check_ngram_range(ngram_range) -> tuple[int, int]:
@@ -253,13 +276,8 @@ class Vocabulary:
         out = np.empty(len(self.keys), dtype=object)
         lo, hi = self.ngram_range
         for n in range(lo, hi + 1):
-            first = _order_offset(n, base)
-            sel = (self.keys >= first) & (self.keys < first + base ** n)
-            rest, parts = self.keys[sel] - first, []
-            for _ in range(n):
-                rest, last = np.divmod(rest, base)
-                parts.append(words[last])
-            out[sel] = [" ".join(p) for p in zip(*parts[::-1])] if n > 1 else parts[0]
+            sel, parts = _ngram_words(self.keys, n, base)
+            out[sel] = [" ".join(p) for p in zip(*(words[c] for c in parts))] if n > 1 else words[parts[0]]
         return out.tolist()
 
     def encode(self, tok: Tokenized) -> "EncodedCorpus":
@@ -283,9 +301,7 @@ class Vocabulary:
                 hit = pc.index_in(pa.array(keys[sel]), value_set=pa.array(self.keys[a:b]))
                 ids[sel] = np.asarray(pc.fill_null(hit, -1 - a), np.int64) + a
         found = ids >= 0
-        counts = np.bincount(doc[found], minlength=tok.num_docs)
-        offsets = np.zeros(tok.num_docs + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
+        offsets = offsets_from_counts(np.bincount(doc[found], minlength=tok.num_docs))
         return EncodedCorpus(ids[found].astype(np.int32), offsets, len(self))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -322,15 +338,7 @@ def build_vocabulary(tok: Tokenized, *, ngram_range: tuple[int, int] = (1, 1), m
         order = np.lexsort((values, -counts))[:max_size]
         values = values[order]
     # Re-number over the words the kept terms use, so the vocabulary is compact.
-    parts = []
-    for n in range(lo, hi + 1):
-        first = _order_offset(n, base)
-        sel = (values >= first) & (values < first + base ** n)
-        rest, comps = values[sel] - first, []
-        for _ in range(n):
-            rest, last = np.divmod(rest, base)
-            comps.append(last)
-        parts.append((n, comps[::-1]))
+    parts = [(n, _ngram_words(values, n, base)[1]) for n in range(lo, hi + 1)]
     is_used = np.zeros(base, bool)
     for _, comps in parts:
         for c in comps:
@@ -351,19 +359,11 @@ def build_vocabulary(tok: Tokenized, *, ngram_range: tuple[int, int] = (1, 1), m
 
 
 @dataclasses.dataclass(frozen=True)
-class EncodedCorpus:
+class EncodedCorpus(_Documents):
     """Term ids of a corpus: ``token_ids: i32[T]``, ``offsets: i64[D + 1]``, ``vocab_size: V``."""
     token_ids: np.ndarray
     offsets: np.ndarray
     vocab_size: int
-
-    @property
-    def num_docs(self) -> int:
-        return len(self.offsets) - 1
-
-    def doc_ids(self) -> np.ndarray:
-        """i32[T]: the document of every token."""
-        return np.repeat(np.arange(self.num_docs, dtype=np.int32), np.diff(self.offsets))
 
     def empty_docs(self) -> np.ndarray:
         """Indices of documents with no known term (naive Bayes predicts them from the prior)."""
@@ -378,8 +378,7 @@ class EncodedCorpus:
         first[0] = True
         np.not_equal(key[1:], key[:-1], out=first[1:])
         doc, ids = np.divmod(key[first], self.vocab_size)
-        offsets = np.zeros(self.num_docs + 1, np.int64)
-        np.cumsum(np.bincount(doc, minlength=self.num_docs), out=offsets[1:])
+        offsets = offsets_from_counts(np.bincount(doc, minlength=self.num_docs))
         return EncodedCorpus(ids.astype(np.int32), offsets, self.vocab_size)
 
     def to_csr(self):

@@ -44,8 +44,8 @@ def non_finite_leaves(tree) -> list[str]:
 
 
 def _orbax():
-    """orbax.checkpoint, imported when a checkpoint is first made or read: ~0.1 s of start-up that a command
-    which never checkpoints (naive Bayes, K-means) would otherwise pay."""
+    """orbax.checkpoint, imported when a checkpoint is first made or read: start-up that a command which never
+    checkpoints (naive Bayes, K-means) would otherwise pay (bench/README.md)."""
     import orbax.checkpoint as ocp
     return ocp
 

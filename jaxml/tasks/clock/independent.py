@@ -1,26 +1,18 @@
 """An independent analog-clock renderer, for evaluation only: PIL vector drawing, never used in training.
 
 Why: a model scored only on render.py's clocks (signed distance functions in JAX) may have learned that
-renderer rather than clocks. This module draws clocks another way — ``PIL.ImageDraw`` polygons, ellipses and
+renderer rather than clocks. This module draws clocks another way: ``PIL.ImageDraw`` polygons, ellipses and
 TrueType text on a 2x supersampled canvas, the face turned and tilted by one projective resampling, then lighting,
-blur, noise and a real JPEG round trip — with its own design vocabulary:
-
-- faces: a bezel (none, flat, double ring), light or dark dials;
-- numerals: none, Arabic 1-12, Arabic 12/3/6/9, Roman I-XII (upright in the face's frame);
-- ticks: none, 12 lines, 60 lines, 12 dots, 12 diamonds;
-- 12-o'clock marks: none, a triangle, a double bar, a large dot, a brand word under 12;
-- hands: arrow, leaf or baton (hour and minute of one kind, or mixed), a thin second hand (most clocks);
-- backgrounds: flat, wood grain, a smooth photo-like field with blurred shapes, tiles;
-- a perspective tilt, a lighting ramp, a vignette and a glass highlight.
+blur, noise and a real JPEG round trip, with its own design vocabulary of faces, numerals, ticks, 12-o'clock
+marks, hands and backgrounds (jaxml/tasks/clock/README.md lists it).
 
 Imports are numpy and PIL only (tests/test_clock_independent.py checks it): no code path is shared with the
 training renderer. Geometry matches render.py's labels: a hand at clock angle theta (clockwise from 12,
 hour hand ``(h + m / 60) * 30`` deg, minute hand ``6 m`` deg) points at ``theta + rotation`` clockwise from up
 in the image (before the perspective warp). Two sets: "turned" (rotation uniform on 0-360 deg; every face
 has numerals or a 12-o'clock mark, else the time is ambiguous) and "upright" (rotation within +-6 deg; cues
-may be absent, as on many real clocks). Every clock is a pure function of (seed, index, set) on one install;
-its pixels may shift slightly with the Pillow / FreeType / libjpeg versions (the bundled font's rasterisation,
-the JPEG codec). Needs Pillow >= 10.1 (``ImageFont.load_default(size=...)``).
+may be absent). Every clock is a pure function of (seed, index, set) on one install; its pixels may shift
+slightly with the Pillow / FreeType / libjpeg versions. Needs Pillow >= 10.1 (``ImageFont.load_default(size=...)``).
 """
 from __future__ import annotations
 

@@ -1,32 +1,24 @@
 """Synthetic analog clocks: a pure, jitted renderer drawn with signed distance functions.
 
-Every image is a function of ``(key, hour, minute, style)`` only, so the data is infinite, runs on
-any device batch by batch, and is reproducible bit for bit. The style (jaxml/tasks/clock/styles.py)
-gives the ranges the per-image parameters are drawn from.
+Every image is a function of ``(key, hour, minute, style)`` only, so the data is infinite, runs on any device
+batch by batch, and is reproducible bit for bit; the style (styles.py) gives the ranges of the per-image
+parameters. jaxml/tasks/clock/README.md ("How the renderer draws") describes every element.
 
-Geometry. Pixel centres of the 150x150 canvas are taken relative to the clock centre in pixel
-units, with x to the right and y *up*. The clock frame is the image frame rotated back by the
-clock's rotation rho (clockwise): ``q = [[cos rho, -sin rho], [sin rho, cos rho]] p``. In the clock
-frame an angle theta measured clockwise from 12 o'clock points along ``u(theta) = (sin theta,
-cos theta)``; the hour hand sits at ``theta_h = (h + m/60) * 30 deg`` and the minute hand at
-``theta_m = m * 6 deg``.
+Geometry: pixel centres p of the 150x150 canvas relative to the clock centre (x right, y up) are turned into
+the clock frame by the clock's rotation rho (clockwise); an angle theta clockwise from 12 o'clock points along u:
 
-Every element is a signed distance d (pixels, negative inside) evaluated on all pixels at once:
-face disc ``|q| - R``, rim ring ``||q| - (R - w/2)| - w/2``, hands and ticks as (tapered,
-rounded) boxes in the frame of their own axis, the 12-o'clock marker as an isosceles triangle
-pointing at the centre. 4, 12 or 60 ticks (lines, bars, squares or dots) cost O(1) per pixel by angular domain
-repetition: the pixel's polar angle is snapped to the nearest tick, and the pixel is expressed in
-that tick's frame. Coverage is ``1 - smoothstep(-w, w, d)`` and layers are composited with
-``lerp(img, level, coverage)``. w = 0.75 px antialiases; the per-image Gaussian blur of sigma px
-is applied analytically by widening every edge to ``w = sqrt(0.75^2 + (0.75 sqrt(2 pi) sigma)^2)``
-(the slope of a blurred step), which costs nothing per pixel (XLA fuses a convolution into the
-drawing that precedes it and redraws the clock once per tap). Then a lighting gradient,
-a contrast change and Gaussian-like noise are applied and the image is quantised to uint8.
+    q = [[cos rho, -sin rho], [sin rho, cos rho]] p        u(theta) = (sin theta, cos theta)
+    theta_h = (h + m/60) * 30 deg                           theta_m = m * 6 deg
 
-An extended style (``style.extended``, e.g. styles.WIDE_STYLE; static) also squashes the clock frame along a
-random axis (``q = S^-1 p``), shows 12 o'clock by a triangle, a long bar or nothing (the 12 tick then drawn),
-adds numeral-like glyph blocks by the same angular repetition (:func:`_glyphs`), a second hand, background
-gratings and clutter and a tone curve. A plain style traces none of it: its images are unchanged bit for bit.
+Every element is a signed distance d (pixels, negative inside) on all pixels at once, composited as
+
+    coverage = 1 - smoothstep(-w, w, d)        img = lerp(img, level, coverage)
+    w = sqrt(0.75^2 + (0.75 sqrt(2 pi) sigma)^2)
+
+where w = 0.75 px antialiases and the wider w blurs by sigma px analytically (the slope of a blurred step; no
+convolution). Ticks cost O(1) per pixel by angular domain repetition. Lighting, contrast and noise follow, and
+the image is quantised to uint8. An extended style (``style.extended``, static) adds more elements; a plain
+style traces none of them, so its images are unchanged bit for bit.
 """
 from __future__ import annotations
 
@@ -88,7 +80,7 @@ _ATAN_COEFS = (0.9999997019767761, -0.3332797586917877, 0.1989501267671585, -0.1
                0.08475843816995621, -0.0377504900097847, 0.008096856996417046)
 
 
-def _angle_cw(x, y):
+def angle_cw(x, y):
     """Angle of (x, y) clockwise from +y, i.e. atan2(x, y), in (-pi, pi]. A polynomial with
     octant reduction: XLA's CPU atan2 is scalar code, this one vectorises."""
     ax, ay = jnp.abs(x), jnp.abs(y)
@@ -191,7 +183,7 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
     cr, sr = jnp.cos(params["rotation"]), jnp.sin(params["rotation"])
     qx, qy = cr * px - sr * py, sr * px + cr * py  # clock frame
     r = jnp.sqrt(qx * qx + qy * qy)
-    phi = _angle_cw(qx, qy)                        # clockwise from 12
+    phi = angle_cw(qx, qy)                        # clockwise from 12
     R = params["radius"]
     w = _edge_width(params["blur_sigma"])
 
@@ -288,7 +280,7 @@ def _fmix32(h):
     return h ^ (h >> 16)
 
 
-def _hash_noise(key):
+def hash_noise(key):
     """Approximately standard-normal noise f32[150, 150], deterministic in key.
 
     Counter-based: pixel i gets h = fmix32(i * 0x9E3779B9 ^ fmix32(seed)) with a 32-bit seed
@@ -306,7 +298,7 @@ def _render(key, hour, minute, style):
     params = sample_clock_params(k_params, style)
     img = draw_clock(params, hour, minute, style)
     if style.noise_std[1] > 0:  # static
-        img = img + params["noise_std"] * _hash_noise(k_noise)
+        img = img + params["noise_std"] * hash_noise(k_noise)
     return jnp.round(jnp.clip(img, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
 
@@ -327,11 +319,11 @@ def _example(key: jax.Array, index, style: ClockStyle = TRAIN_STYLE):
     Indexing (rather than splitting into n keys) makes a stream's first m examples the same
     whatever the batch size or chunking."""
     k_time, k_img = jax.random.split(jax.random.fold_in(key, index))
-    hour, minute = _uniform_time(k_time)
+    hour, minute = uniform_time(k_time)
     return _render(k_img, hour, minute, style), hour, minute
 
 
-def _uniform_time(key):
+def uniform_time(key):
     """(hour ~ U{0..11}, minute ~ U{0..59}) as int32 scalars."""
     k_h, k_m = jax.random.split(key)
     return jax.random.randint(k_h, (), 0, 12, jnp.int32), jax.random.randint(k_m, (), 0, 60, jnp.int32)

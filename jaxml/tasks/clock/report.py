@@ -17,7 +17,8 @@ from jaxml.tasks.clock.preprocessing import preprocess
 from jaxml.train import reports
 
 
-def _fmt(h, m) -> str:
+def clock_text(h, m) -> str:
+    """The time as H:MM on the 12-hour dial (hours 0 and 12 read 12)."""
     h = int(h) % 12
     return f"{12 if h == 0 else h}:{int(m):02d}"
 
@@ -61,11 +62,11 @@ def save_sample_grid(path: str, images, hours, minutes, predicted: Sequence[Any]
         if i >= n:
             continue
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=vmax)
-        title, color = f"true {_fmt(hours[i], minutes[i])}", "black"
+        title, color = f"true {clock_text(hours[i], minutes[i])}", "black"
         if captions is not None:
             title = f"{captions[i]}\n{title}"
         if predicted is not None:
-            title += f"\npred {_fmt(ph[i], pm[i])}"
+            title += f"\npred {clock_text(ph[i], pm[i])}"
             if int(ph[i]) % 12 != int(hours[i]) % 12 or int(pm[i]) != int(minutes[i]):
                 color = "red"
         ax.set_title(title, fontsize=9, color=color)
