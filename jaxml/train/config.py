@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
         "num_epochs": 1, "num_steps": 0,           # num_steps > 0 overrides num_epochs
         "log_every": 100, "eval_every": 0,         # 0: evaluate once per epoch
         "checkpoint_every": 0,                     # 0: only at the end
+        "checkpoint_every_s": 0.0,                 # also after this many seconds since the last save (0: off)
         "keep_checkpoints": 3, "progress_bar": True,
         "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
@@ -80,7 +81,8 @@ def validate(config, *, num_devices: int = 1) -> None:
                  "train.keep_checkpoints", "train.sync_every"):
         _positive(config, path)
     for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
-                 "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
+                 "train.eval_every", "train.checkpoint_every", "train.checkpoint_every_s",
+                 "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
     if config.train.num_epochs == 0 and config.train.num_steps == 0:
         raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")

@@ -26,7 +26,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic
+from jaxml.train import drivers, objectives, optim, periodic, preemption
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -70,7 +70,9 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     """Train ``state`` from step ``start`` to ``num_steps`` (or until no member is running) with
     ``driver.train_step(state, driver.put(batch(step)))``; the periodic work goes through the pieces of
     jaxml/train/periodic.py. With a ``checkpointer`` (a single run) it saves every
-    ``config.train.checkpoint_every`` steps and at the end. Returns (state, the step it stopped at)."""
+    ``config.train.checkpoint_every`` steps or ``checkpoint_every_s`` seconds, whichever comes first, and at the
+    end; a SIGTERM/SIGINT saves after the step in progress and raises ``preemption.Preempted``.
+    Returns (state, the step it stopped at)."""
     train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
     evaluator = periodic.PeriodicEval(config, splits)
     eval_every = int(config.train.eval_every) or splits.train.steps_per_epoch
@@ -89,6 +91,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     sync_running()
     pbar = periodic.progress_bar(config, num_steps, start, desc)
     step, acc = start, None
+    preempt = preemption.watch(config, enabled=checkpointer is not None)
     try:
         while step < num_steps and driver.active.any():
             state, sums = driver.train_step(state, driver.put(batch(step)))
@@ -108,13 +111,17 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
             if periodic.due(step, eval_every) and not last and driver.active.any():
                 evaluator(step, members, driver, state)
             sync_running()
-            if checkpointer is not None and (periodic.due(step, ckpt_every) or not driver.active.any()):
+            decision = preempt.poll(step, periodic.due(step, ckpt_every) or not driver.active.any())
+            if checkpointer is not None and decision.save:
                 if acc is not None:
                     periodic.stop_nonfinite(step, members, periodic.member_means(driver.fetch(acc), driver.n_members))
                     check_finite(step)
                 save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
                 last_good = step
+            if decision.stop:
+                raise preemption.Preempted(step)
     finally:
+        preempt.close()
         if pbar is not None:
             pbar.close()
     return state, step
