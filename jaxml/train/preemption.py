@@ -72,11 +72,12 @@ class Watch:
     """Signals and the save clock of one training loop; ``enabled=False`` (a run without checkpoints, or outside the
     main thread): no handler, ``poll`` only passes ``due`` through. ``clock``: seconds, monotonic (tests fake it)."""
 
-    def __init__(self, every_s: float = 0.0, sync_every: int = 1, *, enabled: bool = True, clock=time.monotonic):
-        self.every_s, self.sync_every, self.clock = float(every_s), max(int(sync_every), 1), clock
+    def __init__(self, every_s: float = 0.0, sync_every: int = 1, *, enabled: bool = True, clock=None):
+        self.every_s, self.sync_every = float(every_s), max(int(sync_every), 1)
+        self.clock = time.monotonic if clock is None else clock
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.signal: int | None = None
-        self.last_save = clock()
+        self.last_save = self.clock()
         self._previous: dict = {}
         if self.enabled:
             libc = _libc()
