@@ -30,6 +30,7 @@ PREEMPTED = "jaxml: preempted at step {}; checkpoint saved; resume with the same
 def _config(**train):
     c = load_config(BLOBS)
     c.train.num_epochs, c.train.num_steps, c.train.checkpoint_every, c.train.progress_bar = 0, 40, 0, False
+    c.train.eval_every, c.parallel.backend = 1000, "none"         # one device, evaluated at the end only
     c.train.update(train)
     return c
 
