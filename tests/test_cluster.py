@@ -149,16 +149,16 @@ def test_killed_peer_makes_the_survivor_exit(tmp_path):
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_signal_to_the_launcher_leaves_no_worker_alive(tmp_path, sig):
-    """Training workers (JAX ignores SIGTERM once initialized) are gone soon after the launcher is signalled —
-    forwarded then SIGKILLed after --grace_s, or by the kernel when the launcher itself is SIGKILLed — and the
-    workdir stops changing."""
+    """Training workers are gone soon after the launcher is signalled — SIGTERM forwarded: they save a checkpoint
+    at one agreed step and exit 75 (jaxml/train/preemption.py); SIGKILL: the kernel ends them with the launcher —
+    and the workdir stops changing."""
     workdir = tmp_path / "run"
-    proc, pids, err = _start_launcher(["--grace_s=2", "--"] + ZHOU + LONG + [f"--workdir={workdir}"], tmp_path)
+    proc, pids, err = _start_launcher(["--grace_s=100", "--"] + ZHOU + LONG + [f"--workdir={workdir}"], tmp_path)
     try:
         _wait_for(workdir / "metrics.jsonl")
         assert all(_alive(p) for p in pids)
         proc.send_signal(sig)
-        assert proc.wait(timeout=30) == (143 if sig == signal.SIGTERM else -9)
+        assert proc.wait(timeout=100) == (75 if sig == signal.SIGTERM else -9)
         deadline = time.time() + 10
         while time.time() < deadline and any(_alive(p) for p in pids):
             time.sleep(0.1)
@@ -167,8 +167,29 @@ def test_signal_to_the_launcher_leaves_no_worker_alive(tmp_path, sig):
         time.sleep(2)
         assert (workdir / "metrics.jsonl").stat().st_size == size
         if sig == signal.SIGTERM:
-            last = err.read_text().strip().splitlines()[-1]
-            assert last.startswith("local_cluster: got SIGTERM; forwarded it to the 2 processes")
+            assert err.read_text().strip().splitlines()[-1] == (
+                "local_cluster: got SIGTERM; forwarded it to the 2 processes; all exited with 75 (preempted, "
+                "checkpoint saved: run the same command to resume)")
+            assert os.listdir(workdir / "checkpoints") != []
+    finally:
+        _kill_all(proc, pids)
+
+
+@slow
+@pytest.mark.timeout(120)
+def test_workers_ignoring_the_forwarded_signal_are_killed_after_the_grace(tmp_path):
+    ignore = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "open(sys.argv[1] + os.environ['JAX_PROCESS_ID'], 'w').close(); time.sleep(300)")
+    up = tmp_path / "up"
+    proc, pids, err = _start_launcher(["--grace_s=1", "--", sys.executable, "-c", ignore, str(up)], tmp_path)
+    try:
+        _wait_for(tmp_path / "up0")
+        _wait_for(tmp_path / "up1")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        assert not any(_alive(p) for p in pids)
+        assert err.read_text().strip().splitlines()[-1] == (
+            "local_cluster: got SIGTERM; forwarded it to the 2 processes, SIGKILLed the 2 still running; none is left")
     finally:
         _kill_all(proc, pids)
 

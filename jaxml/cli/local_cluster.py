@@ -7,11 +7,13 @@ Each process gets JAX_COORDINATOR_ADDRESS (``--port``, default a free localhost 
 JAX_PROCESS_ID and JAX_NUM_CPU_DEVICES in its environment; jaxml's launchers join the cluster when these are set.
 Output lines are prefixed with the process index. The launcher never leaves a worker behind:
 
-- a process that fails ends the others (SIGKILL: after ``jax.distributed.initialize`` JAX ignores SIGTERM), and
-  one line names it and how it ended; the exit code is its code (128 + N for a signal N);
+- a process that fails ends the others (SIGKILL: after ``jax.distributed.initialize`` JAX's preemption notifier
+  takes SIGTERM), and one line names it and how it ended; the exit code is its code (128 + N for a signal N);
 - ``--timeout_s`` (default 6 h; 0 = none) kills them all and exits 124;
-- SIGTERM, SIGINT or SIGHUP to the launcher is forwarded to the workers, which are SIGKILLed ``--grace_s`` later
-  (a second signal kills at once); exit code 128 + the signal;
+- SIGTERM, SIGINT or SIGHUP to the launcher is forwarded to the workers: a training run (``launch/train.py``)
+  agrees on a stop step, saves a checkpoint there and exits 75. Workers still running ``--grace_s`` later are
+  SIGKILLed (a second signal kills at once). Exit code: the workers' own when all ended alike (75: preempted,
+  resume with the same command), else 128 + the signal;
 - the launcher itself dying, even by SIGKILL, takes the workers with it (Linux: ``PR_SET_PDEATHSIG``);
 - a missing program or a busy ``--port`` is refused before anything starts, in one line.
 
@@ -38,6 +40,7 @@ from jaxml.ports import free_port, port_is_free
 FLAGS = flags.FLAGS
 DEFAULT_TIMEOUT_S = 6 * 3600
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PREEMPTED = 75   # a training process that saved its checkpoint on a signal (jaxml/train/preemption.py)
 
 
 def define_flags() -> None:
@@ -211,6 +214,13 @@ def wait(procs: list[Worker], timeout: float = DEFAULT_TIMEOUT_S, *, grace_s: fl
                 alive = sum(p.poll() is None for p in procs)
                 kill_all(procs)
                 _join_relays(procs)
+                ended = {p.returncode for p in procs}
+                if not alive and len(ended) == 1:           # they all stopped by themselves, alike (75: preempted)
+                    code = exit_status(ended.pop())
+                    _report(f"got {signal_name(received[0])}; forwarded it to the {len(procs)} processes; all "
+                            f"exited with {code}" + ("" if code != PREEMPTED else
+                                                     " (preempted, checkpoint saved: run the same command to resume)"))
+                    return code
                 _report(f"got {signal_name(received[0])}; forwarded it to the {len(procs)} processes"
                         + (f", SIGKILLed the {alive} still running" if alive else "") + "; none is left")
                 return 128 + received[0]

@@ -1,7 +1,9 @@
 """Runs a launcher's absl ``main``: ``--help`` describes the launcher, and any error ends as one line.
 
 ``run(main)``: ``app.run(main)``; on any error prints ``error: <Type>: <message>`` as the last line of stderr
-and exits 1 (absl usage errors and explicit exits pass through unchanged). When ``__main__`` is not the module
+and exits 1 (absl usage errors and explicit exits pass through unchanged). Ctrl-C is one line too, ``jaxml:
+interrupted`` (exit 130), and a training run stopped by a signal prints its line and exits with its code (75:
+preempted, its checkpoint saved; jaxml/train/preemption.py). When ``__main__`` is not the module
 that defines ``main`` (a ``launch/<name>.py`` shim, a ``jaxml-<name>`` console script), ``--help`` still shows
 that module's docstring and flags. It defines no flags, so every launcher can use it (``local_cluster`` has a
 ``--num_processes`` of its own, unlike the cluster flag of the same name in ``common``).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import signal
 import sys
 
 from absl import app, flags
@@ -50,6 +53,9 @@ def run(main) -> None:
         app.run(main)
     except SystemExit:
         raise
+    except KeyboardInterrupt as e:   # Ctrl-C, or a run stopped by a signal (jaxml/train/preemption.py): one line
+        print(f"jaxml: {e}" if str(e) else "jaxml: interrupted", file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", 128 + signal.SIGINT))
     except Exception as e:  # noqa: BLE001 — the last line must say why
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(1)

@@ -3,8 +3,10 @@
 Override any field: ``--config.optimizer.lr=0.01``. Resumes from the latest good checkpoint in --workdir; a
 config that differs from the one stored there (``config.json``) is refused unless ``--allow_config_change`` names
 the fields.
+Preemption: SIGTERM or Ctrl-C saves a checkpoint after the step in progress, prints "jaxml: preempted at step N;
+checkpoint saved; resume with the same command" and exits with status 75 (a second signal: at once, 128 + signal).
 Multi-host: pass --coordinator_address/--num_processes/--process_id (or the JAX_* environment
-variables) and every process runs this same command.
+variables) and every process runs this same command; all stop at the same step.
 Example: python launch/train.py --config=configs/zhou_gender.py --workdir=/tmp/zhou
 """
 from __future__ import annotations

@@ -41,6 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
                                                    # epoch in train_and_evaluate; fit sizes it to the data)
         "log_every": 100, "eval_every": 0,         # 0: evaluate once per epoch
         "checkpoint_every": 0,                     # 0: only at the end
+        "checkpoint_every_s": 0.0,                 # also after this many seconds since the last save (0: off)
         "keep_checkpoints": 3, "progress_bar": True,
         "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
@@ -81,7 +82,8 @@ def validate(config, *, num_devices: int = 1) -> None:
                  "train.keep_checkpoints", "train.sync_every"):
         _positive(config, path)
     for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
-                 "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
+                 "train.eval_every", "train.checkpoint_every", "train.checkpoint_every_s",
+                 "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
     shift = config.data.get("augment_shift", 0)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < 14:

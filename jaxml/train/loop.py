@@ -25,7 +25,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, evaluation, objectives, optim, periodic
+from jaxml.train import drivers, evaluation, objectives, optim, periodic, preemption
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -80,7 +80,8 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
     """The loop body: train ``state`` from step ``start`` to ``num_steps`` (or until no member is running), one
     ``driver.train_step(state, driver.put(batch(step)))`` per step, then the periodic steps of
     jaxml/train/periodic.py; with a ``checkpointer`` (a single run) it saves every ``config.train.checkpoint_every``
-    steps and at the end. Returns (state, the step it stopped at)."""
+    steps or ``checkpoint_every_s`` seconds, whichever comes first, and at the end; a SIGTERM/SIGINT saves after
+    the step in progress and raises ``preemption.Preempted``. Returns (state, the step it stopped at)."""
     train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
     evaluator = periodic.PeriodicEval(config, splits)
     log_every, eval_every = int(config.train.log_every), int(config.train.eval_every) or splits.train.steps_per_epoch
@@ -96,7 +97,8 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
     driver.active[:] = [m.running for m in members]
     pbar = periodic.progress_bar(config, num_steps, start, desc)
     step, acc = start, None
-    with contextlib.closing(pbar) if pbar is not None else contextlib.nullcontext():
+    preempt = preemption.watch(config, enabled=checkpointer is not None)
+    with contextlib.closing(preempt), contextlib.closing(pbar) if pbar is not None else contextlib.nullcontext():
         while step < num_steps and driver.active.any():
             # The step.
             state, sums = driver.train_step(state, driver.put(batch(step)))
@@ -118,14 +120,18 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
             if periodic.due(step, eval_every) and not last and driver.active.any():
                 evaluator(step, members, driver, state)
             driver.active[:] = [m.running for m in members]
-            # Checkpoint: every checkpoint_every steps and when the run stops.
-            if checkpointer is not None and (periodic.due(step, ckpt_every) or not driver.active.any()):
+            # Checkpoint: every checkpoint_every steps or checkpoint_every_s seconds, when the run stops or is
+            # preempted (every process polls here, after every step: the stop is agreed across processes).
+            decision = preempt.poll(step, periodic.due(step, ckpt_every) or not driver.active.any())
+            if checkpointer is not None and decision.save:
                 if acc is not None:
                     periodic.stop_nonfinite(step, members, evaluation.member_means(driver.fetch(acc),
                                                                                    driver.n_members))
                     check_finite()
                 save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
                 last_good = step
+            if decision.stop:
+                raise preemption.Preempted(step)
     return state, step
 
 

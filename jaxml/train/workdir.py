@@ -21,8 +21,8 @@ import jax
 from jaxml.train.config import ConfigError
 
 # Fields that never change what a run computes: they may differ between a run and its resumption.
-RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.keep_checkpoints",
-                  "data.data_dir")
+RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.checkpoint_every_s",
+                  "train.keep_checkpoints", "data.data_dir")
 
 
 class WorkdirBusyError(RuntimeError):
