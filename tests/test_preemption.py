@@ -66,15 +66,15 @@ def _steps(workdir) -> list[int]:
 
 def test_sigterm_saves_the_step_reached_and_resume_is_bit_identical(tmp_path):
     config = _config()
-    reference = _sha(loop.run_single(config, data.build(config), str(tmp_path / "ref")).final)
+    reference = _sha(loop.train_and_evaluate(config, str(tmp_path / "ref"), splits=data.build(config)).final)
     k = random.Random(35).randrange(1, 38)          # the batch during which the signal arrives
     with pytest.raises(preemption.Preempted) as e:
-        loop.run_single(config, _splits(config, {k: _signal()}), str(tmp_path / "run"))
+        loop.train_and_evaluate(config, str(tmp_path / "run"), splits=_splits(config, {k: _signal()}))
     assert f"jaxml: {e.value}" == PREEMPTED.format(k + 1) and e.value.exit_code == 75
     assert _steps(tmp_path / "run") == [k + 1]      # the step in progress finished, then saved
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL            # handlers given back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    resumed = loop.run_single(config, data.build(config), str(tmp_path / "run"))
+    resumed = loop.train_and_evaluate(config, str(tmp_path / "run"), splits=data.build(config))
     assert _sha(resumed.final) == reference
 
 
@@ -83,7 +83,7 @@ def test_second_signal_stops_at_once_leaving_the_checkpoints_intact(tmp_path, mo
     as a real interrupted orbax write leaves): the run stops there; the resume starts from the step-10 checkpoint,
     moves nothing aside and ends bit-identical."""
     config = _config(checkpoint_every=10)
-    reference = _sha(loop.run_single(config, data.build(config), str(tmp_path / "ref")).final)
+    reference = _sha(loop.train_and_evaluate(config, str(tmp_path / "ref"), splits=data.build(config)).final)
     save = Checkpointer.save
 
     def interrupted_save(self, step, *args, **kw):
@@ -94,12 +94,12 @@ def test_second_signal_stops_at_once_leaving_the_checkpoints_intact(tmp_path, mo
         return save(self, step, *args, **kw)
     monkeypatch.setattr(Checkpointer, "save", interrupted_save)
     with pytest.raises(preemption.Interrupted) as e:
-        loop.run_single(config, _splits(config, {14: _signal()}), str(tmp_path / "run"))
+        loop.train_and_evaluate(config, str(tmp_path / "run"), splits=_splits(config, {14: _signal()}))
     assert not isinstance(e.value, preemption.Preempted) and e.value.exit_code == 128 + signal.SIGTERM
     assert str(e.value) == "stopped at once on a second SIGTERM; the checkpoints already written are intact"
     assert _steps(tmp_path / "run") == [10]
     monkeypatch.setattr(Checkpointer, "save", save)
-    resumed = loop.run_single(config, data.build(config), str(tmp_path / "run"))
+    resumed = loop.train_and_evaluate(config, str(tmp_path / "run"), splits=data.build(config))
     assert _sha(resumed.final) == reference
     assert not os.path.exists(tmp_path / "run" / "checkpoints-damaged")
 
@@ -107,7 +107,7 @@ def test_second_signal_stops_at_once_leaving_the_checkpoints_intact(tmp_path, mo
 def test_run_in_memory_is_not_watched_ctrl_c_raises_keyboard_interrupt():
     config = _config()
     with pytest.raises(KeyboardInterrupt) as e:
-        loop.run_single(config, _splits(config, {5: _signal(signal.SIGINT)}), None)
+        loop.train_and_evaluate(config, None, splits=_splits(config, {5: _signal(signal.SIGINT)}))
     assert type(e.value) is KeyboardInterrupt
 
 
@@ -138,7 +138,7 @@ def test_checkpoint_every_s_in_a_run(tmp_path, monkeypatch):
 
     def tick():
         clock.t += 0.3
-    loop.run_single(config, _splits(config, {s: tick for s in range(20)}), str(tmp_path))
+    loop.train_and_evaluate(config, str(tmp_path), splits=_splits(config, {s: tick for s in range(20)}))
     assert _steps(tmp_path) == [4, 8, 10, 14, 18, 20]
 
 
