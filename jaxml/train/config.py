@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
         "keep_checkpoints": 3, "progress_bar": True,
         "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
+        "accum_steps": 1,                          # k > 1: k microbatches per step, one update (accumulate.py)
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
@@ -58,6 +59,19 @@ def _positive(config, path: str, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if not ok:
         raise ConfigError(f"config.{path} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def _accum_steps(config, num_devices: int) -> None:
+    k = config.train.get("accum_steps", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"config.train.accum_steps must be a whole number >= 1, got {k!r}")
+    if k == 1:
+        return
+    rows = k * (num_devices if config.parallel.backend != "none" else 1)
+    if config.data.batch_size % rows:
+        where = f"{num_devices} devices x " if rows != k else ""
+        raise ConfigError(f"config.data.batch_size={config.data.batch_size} is not divisible by {where}"
+                          f"config.train.accum_steps={k} microbatches")
 
 
 def validate(config, *, num_devices: int = 1) -> None:
@@ -82,6 +96,7 @@ def validate(config, *, num_devices: int = 1) -> None:
     for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
                  "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
+    _accum_steps(config, num_devices)
     if config.train.num_epochs == 0 and config.train.num_steps == 0:
         raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
     shift = config.data.get("augment_shift", 0)

@@ -35,8 +35,8 @@ class SingleDevice:
     """jit on the default device; the train state is donated to the step."""
     n_members = None
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
-        step = step_lib.make_train_step(model, objective, optimizer)
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, accum_steps: int = 1):
+        step = step_lib.make_train_step(model, objective, optimizer, accum_steps=accum_steps)
         self.train_step = jax.jit(functools.partial(step, hp=hp), donate_argnums=0)
         self.eval_step = jax.jit(step_lib.make_eval_step(model, objective))
         self.shard = (0, 1)
@@ -63,10 +63,11 @@ class ShardMapDriver(SingleDevice):
     Params/optimizer state replicated (``P()``), created in place by a jit with ``out_shardings``; batches
     sharded along ``data``; the train state is donated to the step."""
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, mesh: Mesh | None = None):
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, mesh: Mesh | None = None,
+                 accum_steps: int = 1):
         self.mesh = mesh or parallel.data_mesh()
-        per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS),
-                                       hp=hp)
+        per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS,
+                                                                accum_steps=accum_steps), hp=hp)
         self.train_step = jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(DATA_AXIS)),
                                                 out_specs=(P(), P())), donate_argnums=0)
         self.eval_step = jax.jit(jax.shard_map(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
@@ -89,8 +90,9 @@ class PmapDriver(SingleDevice):
     """The classic style: ``jax.pmap`` over local devices (collectives span every process's devices).
     State carries a leading local-device axis; checkpoints hold device 0's copy."""
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
-        per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True)
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, accum_steps: int = 1):
+        per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True,
+                                              accum_steps=accum_steps)
         self.train_step = jax.pmap(functools.partial(per_device, hp=hp), axis_name=DATA_AXIS, donate_argnums=0)
         self.eval_step = jax.pmap(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
                                   axis_name=DATA_AXIS)
@@ -124,10 +126,11 @@ class PmapDriver(SingleDevice):
 def make(config, model, objective, optimizer):
     """The driver ``config.parallel.backend`` names, stepping with the config's seed and penalties."""
     backend, hp = config.parallel.backend, step_lib.run_hparams(config)
+    kw = {"accum_steps": int(config.train.get("accum_steps", 1))}
     if backend == "none":
-        return SingleDevice(model, objective, optimizer, hp)
+        return SingleDevice(model, objective, optimizer, hp, **kw)
     if backend == "shard_map":
-        return ShardMapDriver(model, objective, optimizer, hp)
+        return ShardMapDriver(model, objective, optimizer, hp, **kw)
     if backend == "pmap":
-        return PmapDriver(model, objective, optimizer, hp)
+        return PmapDriver(model, objective, optimizer, hp, **kw)
     raise ValueError(f"config.parallel.backend: unknown backend {backend!r}; known: {BACKENDS}")
