@@ -55,21 +55,23 @@ def penalty(params, l1, l2):
 
 
 def value_and_grad(micro_loss: Callable, params, model_state, batch: dict, mask, ids, key, k: int, *,
-                   l1=None, l2=None, count_axis: str | None = None, fold_key: bool = False):
+                   l1=None, l2=None, count_axis: str | None = None, fold_key: bool = False, loss_scale=None):
     """``((loss, (sums, model_state)), grads)`` of the whole batch, as ``jax.value_and_grad(step_loss)`` gives
     it, from k microbatches. ``micro_loss(params, model_state, batch, mask, ids, key, l1=None, l2=None)`` is the
     step's loss of one microbatch (its masked mean, penalties left out); ``count_axis`` names the axis its
-    counts are summed over (shard_map), ``fold_key`` folds the microbatch index into the key (no example ids)."""
+    counts are summed over (shard_map), ``fold_key`` folds the microbatch index into the key (no example ids);
+    ``loss_scale`` (float16, jaxml/train/precision.py) multiplies the differentiated loss and so the gradients."""
     micro = split({"batch": batch, "mask": mask, "ids": ids}, k)
     counts = jnp.sum(micro["mask"], axis=1)
     if count_axis is not None:
         counts = lax.psum(counts, count_axis)
     weights = counts / jnp.maximum(jnp.sum(counts), 1.0)
+    scale = 1.0 if loss_scale is None else loss_scale
 
     def weighted(p, ms, mb, w, j):
         mkey = jax.random.fold_in(key, j) if fold_key else key
         loss, aux = micro_loss(p, ms, mb["batch"], mb["mask"], mb["ids"], mkey, l1=None, l2=None)
-        return loss * w, aux
+        return loss * (w * scale), aux
 
     grad_fn = jax.value_and_grad(weighted, has_aux=True)
     first = jax.tree.map(lambda a: a[0], micro)
@@ -86,6 +88,6 @@ def value_and_grad(micro_loss: Callable, params, model_state, batch: dict, mask,
     init = (loss0, sums0, grads0, model_state)
     (loss, sums, grads, model_state), _ = lax.scan(body, init, (micro, weights, jnp.arange(k)))
     if l1 is not None or l2 is not None:
-        pen, pen_grads = jax.value_and_grad(penalty)(params, l1, l2)
+        pen, pen_grads = jax.value_and_grad(lambda p: penalty(p, l1, l2) * scale)(params)
         loss, grads = loss + pen, jax.tree.map(jnp.add, grads, pen_grads)
-    return (loss, (sums, model_state)), grads
+    return (loss if loss_scale is None else loss / loss_scale, (sums, model_state)), grads

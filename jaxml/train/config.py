@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from jaxml import data, models
-from jaxml.train import objectives, optim, reports
+from jaxml.train import objectives, optim, precision, reports
 
 
 class ConfigError(ValueError):
@@ -48,6 +48,9 @@ def base_config() -> ml_collections.ConfigDict:
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
     c.parallel = ml_collections.ConfigDict({"backend": "none"})   # none | shard_map | pmap
+    c.precision = ml_collections.ConfigDict({                     # jaxml/train/precision.py
+        "compute_dtype": "float32",                                # float32 | bfloat16 | float16
+        "loss_scale_init": 2.0 ** 15, "loss_scale_period": 2000})  # float16's dynamic loss scale
     c.reports = ()                                                # end-of-run reports (jaxml/train/reports.py)
     return c
 
@@ -74,6 +77,20 @@ def _accum_steps(config, num_devices: int) -> None:
                           f"config.train.accum_steps={k} microbatches")
 
 
+def _precision(config) -> None:
+    p = config.get("precision")
+    if p is None:
+        return
+    if p.compute_dtype not in precision.DTYPES:
+        raise ConfigError(f"config.precision.compute_dtype must be one of {list(precision.DTYPES)}, "
+                          f"got {p.compute_dtype!r}")
+    if not p.loss_scale_init >= 1.0:
+        raise ConfigError(f"config.precision.loss_scale_init must be >= 1, got {p.loss_scale_init!r}")
+    if isinstance(p.loss_scale_period, bool) or not isinstance(p.loss_scale_period, int) or p.loss_scale_period < 1:
+        raise ConfigError(f"config.precision.loss_scale_period must be a whole number >= 1, got "
+                          f"{p.loss_scale_period!r}")
+
+
 def validate(config, *, num_devices: int = 1) -> None:
     """Raise ConfigError naming the first invalid field."""
     if config.model.name not in models.REGISTRY:
@@ -97,6 +114,7 @@ def validate(config, *, num_devices: int = 1) -> None:
                  "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
     _accum_steps(config, num_devices)
+    _precision(config)
     if config.train.num_epochs == 0 and config.train.num_steps == 0:
         raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
     shift = config.data.get("augment_shift", 0)

@@ -26,7 +26,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic
+from jaxml.train import drivers, objectives, optim, periodic, precision
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -53,7 +53,7 @@ def build_model(config, input_shape):
                                         heads=hyper.get("heads") or {"out": hyper.get("num_outputs", 0)})
         except ValueError as e:
             raise config_lib.ConfigError(str(e)) from None
-    return model
+    return precision.apply_policy(model, config.get("precision", {}).get("compute_dtype", "float32"))
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
@@ -151,7 +151,8 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train the run first")
     model = build_model(config, input_shape)
-    optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
+    optimizer = precision.wrap_optimizer(optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1)),
+                                         config.get("precision"))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     target = driver.init(lambda: initial_state(config, model, optimizer))
     saved, _ = ckpt.restore(step, driver.to_saveable(target))
@@ -211,7 +212,7 @@ def run_single(config, splits, workdir: str | None = None, *, allow_config_chang
 
 def _train(config, workdir: str | None, splits, model) -> Finished:
     num_steps = total_steps(config, splits.train.steps_per_epoch)
-    optimizer = optim.make_optimizer(config.optimizer, num_steps)
+    optimizer = precision.wrap_optimizer(optim.make_optimizer(config.optimizer, num_steps), config.get("precision"))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     state = driver.init(lambda: initial_state(config, model, optimizer))
     ckpt = None if workdir is None else Checkpointer(os.path.join(workdir, "checkpoints"),

@@ -25,7 +25,7 @@ import optax
 from jax import lax
 
 from jaxml import losses
-from jaxml.train import accumulate
+from jaxml.train import accumulate, precision
 from jaxml.train.state import TrainState
 
 
@@ -104,13 +104,14 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
             return step_loss(model, objective, params, model_state, batch, key, mask, l1=l1, l2=l2,
                              axis_name=axis_name, psum_loss=psum_loss, apply_kwargs=kwargs)
 
+        scale = precision.loss_scale(state.opt_state)          # float16: dynamic loss scale, else None
         if accum_steps == 1:
-            (loss, (sums, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            (loss, (sums, new_model_state)), grads = precision.value_and_grad(loss_fn, scale)(
                 state.params, state.model_state, batch, mask, ids, key)
         else:
             (loss, (sums, new_model_state)), grads = accumulate.value_and_grad(
                 loss_fn, state.params, state.model_state, batch, mask, ids, key, accum_steps, l1=hp.l1, l2=hp.l2,
-                count_axis=axis_name if psum_loss else None, fold_key=not per_example)
+                count_axis=axis_name if psum_loss else None, fold_key=not per_example, loss_scale=scale)
         if axis_name is not None:
             if pmean_grads:
                 grads = lax.pmean(grads, axis_name)
@@ -119,6 +120,7 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         sums["objective"] = loss * sums["n"]  # loss incl. penalties, as a sum for averaging
+        sums = precision.drop_skipped(sums, state.opt_state, opt_state)   # a skipped float16 step counts nothing
         return TrainState(state.step + 1, params, new_model_state, opt_state), sums
 
     return train_step
