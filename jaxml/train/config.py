@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
         "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
         "accum_steps": 1,                          # k > 1: k microbatches per step, one update (accumulate.py)
+        "prefetch": 0,                             # batches built + put on devices ahead on a thread (2 on GPU/TPU)
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
@@ -110,7 +111,7 @@ def validate(config, *, num_devices: int = 1) -> None:
     for path in ("optimizer.lr", "data.batch_size", "data.eval_batch_size", "train.log_every",
                  "train.keep_checkpoints", "train.sync_every"):
         _positive(config, path)
-    for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
+    for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps", "train.prefetch",
                  "train.eval_every", "train.checkpoint_every", "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
     _accum_steps(config, num_devices)

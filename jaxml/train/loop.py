@@ -26,7 +26,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic, precision
+from jaxml.train import drivers, objectives, optim, periodic, precision, prefetch
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -89,9 +89,11 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     sync_running()
     pbar = periodic.progress_bar(config, num_steps, start, desc)
     step, acc = start, None
+    batches = prefetch.Prefetcher(lambda s: driver.put(batch(s)), start, num_steps,
+                                  int(config.train.get("prefetch", 0)))   # depth 0: built here, as it is used
     try:
         while step < num_steps and driver.active.any():
-            state, sums = driver.train_step(state, driver.put(batch(step)))
+            state, sums = driver.train_step(state, batches.get(step))
             step += 1
             acc = sums if acc is None else periodic.add_sums(acc, sums)
             if periodic.due(step, sync_every):
@@ -115,6 +117,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
                 save_checkpoint(checkpointer, step, driver, state, members[0].meta(), last_good)
                 last_good = step
     finally:
+        batches.close()
         if pbar is not None:
             pbar.close()
     return state, step
