@@ -10,6 +10,7 @@ from jaxml.train import config as config_lib
 from jaxml.train import train_and_evaluate
 from jaxml.train.metrics_log import read_records
 from jaxml.train.prefetch import Prefetcher
+from jaxml.train.profiling import TIMING_FIELDS
 
 
 def prefetch_threads():
@@ -79,7 +80,7 @@ def blobs_config(prefetch, backend="none"):
 
 
 def records(workdir):
-    return [{k: v for k, v in r.items() if k != "examples_per_s"} for r in read_records(workdir)]
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in read_records(workdir)]
 
 
 @pytest.mark.parametrize("backend", ["none", "shard_map"])

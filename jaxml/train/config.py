@@ -45,6 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
         "accum_steps": 1,                          # k > 1: k microbatches per step, one update (accumulate.py)
         "prefetch": 0,                             # batches built + put on devices ahead on a thread (2 on GPU/TPU)
+        "profile_steps": (),                       # (start, stop): a jax.profiler trace in <workdir>/profile
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
@@ -92,6 +93,14 @@ def _precision(config) -> None:
                           f"{p.loss_scale_period!r}")
 
 
+def _profile_steps(config) -> None:
+    steps = tuple(config.train.get("profile_steps", ()) or ())
+    if steps and (len(steps) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+                  or not 0 <= steps[0] < steps[1]):
+        raise ConfigError(f"config.train.profile_steps must be () or (start, stop) with 0 <= start < stop, "
+                          f"got {steps!r}")
+
+
 def validate(config, *, num_devices: int = 1) -> None:
     """Raise ConfigError naming the first invalid field."""
     if config.model.name not in models.REGISTRY:
@@ -116,6 +125,7 @@ def validate(config, *, num_devices: int = 1) -> None:
         _positive(config, path, allow_zero=True)
     _accum_steps(config, num_devices)
     _precision(config)
+    _profile_steps(config)
     if config.train.num_epochs == 0 and config.train.num_steps == 0:
         raise ConfigError("config.train.num_epochs and config.train.num_steps are both 0: nothing to train")
     shift = config.data.get("augment_shift", 0)

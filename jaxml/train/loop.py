@@ -26,7 +26,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic, precision, prefetch
+from jaxml.train import drivers, objectives, optim, periodic, precision, prefetch, profiling
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -71,7 +71,10 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     ``driver.train_step(state, driver.put(batch(step)))``; the periodic work goes through the pieces of
     jaxml/train/periodic.py. With a ``checkpointer`` (a single run) it saves every
     ``config.train.checkpoint_every`` steps and at the end. Returns (state, the step it stopped at)."""
-    train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
+    util = profiling.Utilisation(config.get("precision", {}).get("compute_dtype", "float32"),
+                                 1 if config.parallel.backend == "none" else jax.device_count())
+    train_log = periodic.TrainLogger(splits.train.steps_per_epoch, utilisation=util, start=start)
+    window = profiling.ProfileWindow(config.train.get("profile_steps", ()), members[0].workdir)
     evaluator = periodic.PeriodicEval(config, splits)
     eval_every = int(config.train.eval_every) or splits.train.steps_per_epoch
     ckpt_every, sync_every = int(config.train.checkpoint_every), int(config.train.sync_every)
@@ -93,7 +96,10 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
                                   int(config.train.get("prefetch", 0)))   # depth 0: built here, as it is used
     try:
         while step < num_steps and driver.active.any():
-            state, sums = driver.train_step(state, batches.get(step))
+            window.at(step)
+            placed = batches.get(step)
+            util.measure(driver.train_step, state, placed)     # the step's FLOPs, counted once
+            state, sums = driver.train_step(state, placed)
             step += 1
             acc = sums if acc is None else periodic.add_sums(acc, sums)
             if periodic.due(step, sync_every):
@@ -118,6 +124,7 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
                 last_good = step
     finally:
         batches.close()
+        window.close()
         if pbar is not None:
             pbar.close()
     return state, step

@@ -22,7 +22,7 @@ from jaxml.train.config import ConfigError
 
 # Fields that never change what a run computes: they may differ between a run and its resumption.
 RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.keep_checkpoints",
-                  "data.data_dir", "train.prefetch")
+                  "data.data_dir", "train.prefetch", "train.profile_steps")
 
 
 class WorkdirBusyError(RuntimeError):
