@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from jaxml import data, models
-from jaxml.train import objectives, optim, precision, reports
+from jaxml.train import gspmd, objectives, optim, precision, reports
 
 
 class ConfigError(ValueError):
@@ -49,7 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
-    c.parallel = ml_collections.ConfigDict({"backend": "none"})   # none | shard_map | pmap
+    c.parallel = ml_collections.ConfigDict({"backend": "none",    # none | shard_map | pmap | jit
+                                            "mesh": {"data": -1, "fsdp": 1}})   # jit: named axes (gspmd.py)
     c.precision = ml_collections.ConfigDict({                     # jaxml/train/precision.py
         "compute_dtype": "float32",                                # float32 | bfloat16 | float16
         "loss_scale_init": 2.0 ** 15, "loss_scale_period": 2000})  # float16's dynamic loss scale
@@ -145,8 +146,14 @@ def validate(config, *, num_devices: int = 1) -> None:
         if es.mode not in ("min", "max"):
             raise ConfigError(f"config.train.early_stopping.mode must be 'min' or 'max', got {es.mode!r}")
         _positive(config, "train.early_stopping.patience")
-    if config.parallel.backend not in ("none", "shard_map", "pmap"):
-        raise ConfigError(f"config.parallel.backend must be none, shard_map or pmap, got {config.parallel.backend!r}")
+    if config.parallel.backend not in ("none", "shard_map", "pmap", "jit"):
+        raise ConfigError(f"config.parallel.backend must be none, shard_map, pmap or jit, "
+                          f"got {config.parallel.backend!r}")
+    if config.parallel.backend == "jit":
+        try:
+            gspmd.mesh_shape(config.parallel.get("mesh", gspmd.DEFAULT_MESH), num_devices)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if config.parallel.backend != "none":
         for path in ("data.batch_size", "data.eval_batch_size"):
             size = config.data[path.split(".")[1]]

@@ -26,9 +26,10 @@ from jax.sharding import PartitionSpec as P
 
 from jaxml import parallel
 from jaxml.parallel import DATA_AXIS
+from jaxml.train import gspmd
 from jaxml.train import step as step_lib
 
-BACKENDS = ("none", "shard_map", "pmap")
+BACKENDS = ("none", "shard_map", "pmap", "jit")
 
 
 class SingleDevice:
@@ -133,4 +134,6 @@ def make(config, model, objective, optimizer):
         return ShardMapDriver(model, objective, optimizer, hp, **kw)
     if backend == "pmap":
         return PmapDriver(model, objective, optimizer, hp, **kw)
+    if backend == "jit":
+        return gspmd.JitDriver(model, objective, optimizer, hp, mesh_axes=dict(config.parallel.mesh), **kw)
     raise ValueError(f"config.parallel.backend: unknown backend {backend!r}; known: {BACKENDS}")

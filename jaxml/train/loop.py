@@ -72,7 +72,8 @@ def run_loop(config, members: list[periodic.Member], driver, state, splits, batc
     jaxml/train/periodic.py. With a ``checkpointer`` (a single run) it saves every
     ``config.train.checkpoint_every`` steps and at the end. Returns (state, the step it stopped at)."""
     util = profiling.Utilisation(config.get("precision", {}).get("compute_dtype", "float32"),
-                                 1 if config.parallel.backend == "none" else jax.device_count())
+                                 1 if config.parallel.backend == "none" else jax.device_count(),
+                                 per_device_program=config.parallel.backend in ("shard_map", "pmap"))
     train_log = periodic.TrainLogger(splits.train.steps_per_epoch, utilisation=util, start=start)
     window = profiling.ProfileWindow(config.train.get("profile_steps", ()), members[0].workdir)
     evaluator = periodic.PeriodicEval(config, splits)

@@ -75,12 +75,12 @@ def step_flops(train_step, *args) -> float | None:
 class Utilisation:
     """Counts the step's FLOPs once (``measure``) and turns a log window's wall time into record fields."""
 
-    def __init__(self, compute_dtype: str = "float32", devices_per_step: int = 1):
-        """``devices_per_step``: how many devices run the (per-device) step program — its FLOPs and the peak
-        are both multiplied by it."""
+    def __init__(self, compute_dtype: str = "float32", devices_per_step: int = 1, *, per_device_program: bool = True):
+        """``devices_per_step``: how many devices run the step (the peak is multiplied by it, and the FLOPs of a
+        ``per_device_program`` — shard_map, pmap — too; a GSPMD program is counted whole)."""
         self.flops = None
         self.measured = False
-        self.devices = devices_per_step
+        self.devices = devices_per_step if per_device_program else 1
         peak, self.peak_source = peak_tflops(jax.devices()[0], compute_dtype)
         self.peak = peak * devices_per_step
 
