@@ -1,5 +1,7 @@
 """Gradient accumulation (config.train.accum_steps): k microbatches == one batch under every driver, dropout
 masks unchanged, batch norm per microbatch as documented, and the config errors."""
+import json
+
 import jax
 import numpy as np
 import optax
@@ -11,6 +13,7 @@ from jaxml.tasks.toy import gaussian_blobs
 from jaxml.train import accumulate, drivers, objectives, optim, train_and_evaluate
 from jaxml.train import config as config_lib
 from jaxml.train import step as step_lib
+from jaxml.train import workdir as workdir_lib
 from jaxml.train.state import TrainState
 from tests.restore import final_params
 
@@ -136,3 +139,19 @@ def test_accum_steps_that_do_not_divide_the_batch_are_config_errors(tmp_path, ba
 def test_microbatch_split_names_the_field():
     with pytest.raises(ValueError, match="accum_steps=3"):
         accumulate.split({"x": np.zeros((8, 2))}, 3)
+
+
+def test_a_workdir_from_before_the_new_fields_resumes_unless_they_change(tmp_path):
+    """config.json written before train.accum_steps / config.precision existed: the defaults are no change;
+    accum_steps=2 is one, named."""
+
+    c = blobs_config("none", 1)
+    stored = json.loads(c.to_json_best_effort(sort_keys=True))
+    for section, field in (("train", "accum_steps"), ("train", "prefetch"), ("parallel", "mesh")):
+        del stored[section][field]
+    del stored["precision"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    workdir_lib.check_config(str(tmp_path), c)
+    c.train.accum_steps = 2
+    with pytest.raises(config_lib.ConfigError, match=r"config\.train\.accum_steps: None -> 2"):
+        workdir_lib.check_config(str(tmp_path), c)
