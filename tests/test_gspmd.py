@@ -97,3 +97,23 @@ def test_bad_meshes_are_config_errors(tmp_path, mesh, message):
     with pytest.raises(config_lib.ConfigError, match=message):
         train_and_evaluate(blobs_config("jit", mesh), str(tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_accumulation_under_fsdp_trains_the_one_device_run(runs, tmp_path):
+    """train.accum_steps=4 on the fsdp=4 mesh: the 1-device, one-batch run's params."""
+    c = blobs_config("jit", MESHES["fsdp4"])
+    c.train.accum_steps = 4
+    train_and_evaluate(c, str(tmp_path))
+    params, _ = final_params(str(tmp_path), c)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), params, runs["one"][3][0])
+
+
+def test_batch_norm_uses_global_statistics_on_the_mesh(tmp_path):
+    """Batch norm with SGD + momentum on data=2 x fsdp=2: params and running statistics of the 1-device run."""
+    out = []
+    for backend, mesh in (("none", None), ("jit", MESHES["data2_fsdp2"])):
+        c = blobs_config(backend, mesh)
+        c.model.batch_norm, c.optimizer.name = True, "momentum"
+        train_and_evaluate(c, str(tmp_path / backend))
+        out.append(final_params(str(tmp_path / backend), c))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), out[1], out[0])
