@@ -14,6 +14,7 @@ from typing import Sequence
 import jax
 import numpy as np
 from jax import lax
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -129,10 +130,14 @@ def _env_int(name: str) -> int | None:
 
 def host_local_copy(tree):
     """Host numpy copy of replicated (or pmap-stacked, via ``[0]``) arrays, valid on every process: a
-    replicated global array's first addressable shard is the whole value."""
+    replicated global array's first addressable shard is the whole value. An array sharded over a mesh (the
+    jit driver's fsdp params) is gathered whole (across processes when it spans several)."""
 
     def one(a):
         if isinstance(a, jax.Array):
+            if isinstance(a.sharding, NamedSharding) and not a.is_fully_replicated:
+                return np.asarray(a) if a.is_fully_addressable else np.asarray(
+                    multihost_utils.process_allgather(a, tiled=True))
             return np.asarray(a.addressable_data(0))
         return a
     return jax.tree.map(one, tree)

@@ -17,6 +17,7 @@ from jaxml.train import config as config_lib
 from jaxml.train import fit, reports, train_and_evaluate
 from jaxml.train.fit import auto_steps
 from jaxml.train.metrics_log import read_records
+from jaxml.train.profiling import TIMING_FIELDS
 from jaxml.train.state import params_sha256
 
 TRAIN = gaussian_blobs(0, 320, num_classes=4, features=8)
@@ -37,7 +38,7 @@ def blobs_config(**train):
 
 
 def without_timing(records):
-    return [{k: v for k, v in r.items() if k != "examples_per_s"} for r in records]
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
 @pytest.fixture(scope="module")

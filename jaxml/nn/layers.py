@@ -180,8 +180,10 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
     Training uses the batch's mean and (biased) variance over all other axes — averaged over devices
     with ``lax.pmean`` when ``axis_name`` names a mapped axis — and returns the running statistics
     updated as ``r <- momentum * r + (1 - momentum) * batch_stat`` (Keras defaults: 0.99, eps 1e-3).
-    Evaluation uses the running statistics and returns the state unchanged.
+    Evaluation uses the running statistics and returns the state unchanged. Statistics and normalisation are
+    computed in float32 whatever x's dtype (mixed precision, jaxml/train/precision.py); y has x's dtype.
     """
+    dtype, x = x.dtype, x.astype(jnp.float32)
     if train:
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes)
@@ -193,5 +195,5 @@ def batch_norm(params: dict, state: dict, x: jax.Array, *, train: bool, momentum
                      "var": momentum * state["var"] + (1.0 - momentum) * lax.stop_gradient(var)}
     else:
         mean, var, new_state = state["mean"], state["var"], state
-    y = (x - mean) * lax.rsqrt(var + eps) * params["scale"] + params["bias"]
-    return y, new_state
+    y = (x - mean) * lax.rsqrt(var + eps) * params["scale"].astype(x.dtype) + params["bias"].astype(x.dtype)
+    return y.astype(dtype), new_state

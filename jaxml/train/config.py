@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from jaxml import data, models
-from jaxml.train import objectives, optim, reports
+from jaxml.train import gspmd, objectives, optim, precision, reports
 
 
 class ConfigError(ValueError):
@@ -45,10 +45,17 @@ def base_config() -> ml_collections.ConfigDict:
         "keep_checkpoints": 3, "progress_bar": True,
         "eval_splits": (),                         # splits evaluated periodically; () = all but "test"
         "sync_every": 10,                          # block_until_ready at least this often (CPU multi-process)
+        "accum_steps": 1,                          # k > 1: k microbatches per step, one update (accumulate.py)
+        "prefetch": 0,                             # batches built + put on devices ahead on a thread (2 on GPU/TPU)
+        "profile_steps": (),                       # (start, stop): a jax.profiler trace in <workdir>/profile
         "early_stopping": ml_collections.ConfigDict({
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
-    c.parallel = ml_collections.ConfigDict({"backend": "none"})   # none | shard_map | pmap
+    c.parallel = ml_collections.ConfigDict({"backend": "none",    # none | shard_map | pmap | jit
+                                            "mesh": {"data": -1, "fsdp": 1}})   # jit: named axes (gspmd.py)
+    c.precision = ml_collections.ConfigDict({                     # jaxml/train/precision.py
+        "compute_dtype": "float32",                                # float32 | bfloat16 | float16
+        "loss_scale_init": 2.0 ** 15, "loss_scale_period": 2000})  # float16's dynamic loss scale
     c.reports = ()                                                # end-of-run reports (jaxml/train/reports.py)
     return c
 
@@ -60,6 +67,41 @@ def _positive(config, path: str, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if not ok:
         raise ConfigError(f"config.{path} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def _accum_steps(config, num_devices: int) -> None:
+    k = config.train.get("accum_steps", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"config.train.accum_steps must be a whole number >= 1, got {k!r}")
+    if k == 1:
+        return
+    rows = k * (num_devices if config.parallel.backend != "none" else 1)
+    if config.data.batch_size % rows:
+        where = f"{num_devices} devices x " if rows != k else ""
+        raise ConfigError(f"config.data.batch_size={config.data.batch_size} is not divisible by {where}"
+                          f"config.train.accum_steps={k} microbatches")
+
+
+def _precision(config) -> None:
+    p = config.get("precision")
+    if p is None:
+        return
+    if p.compute_dtype not in precision.DTYPES:
+        raise ConfigError(f"config.precision.compute_dtype must be one of {list(precision.DTYPES)}, "
+                          f"got {p.compute_dtype!r}")
+    if not p.loss_scale_init >= 1.0:
+        raise ConfigError(f"config.precision.loss_scale_init must be >= 1, got {p.loss_scale_init!r}")
+    if isinstance(p.loss_scale_period, bool) or not isinstance(p.loss_scale_period, int) or p.loss_scale_period < 1:
+        raise ConfigError(f"config.precision.loss_scale_period must be a whole number >= 1, got "
+                          f"{p.loss_scale_period!r}")
+
+
+def _profile_steps(config) -> None:
+    steps = tuple(config.train.get("profile_steps", ()) or ())
+    if steps and (len(steps) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+                  or not 0 <= steps[0] < steps[1]):
+        raise ConfigError(f"config.train.profile_steps must be () or (start, stop) with 0 <= start < stop, "
+                          f"got {steps!r}")
 
 
 def validate(config, *, num_devices: int = 1) -> None:
@@ -81,10 +123,13 @@ def validate(config, *, num_devices: int = 1) -> None:
     for path in ("optimizer.lr", "data.batch_size", "data.eval_batch_size", "train.log_every",
                  "train.keep_checkpoints", "train.sync_every"):
         _positive(config, path)
-    for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps",
+    for path in ("regularization.l1", "regularization.l2", "train.num_epochs", "train.num_steps", "train.prefetch",
                  "train.eval_every", "train.checkpoint_every", "train.checkpoint_every_s",
                  "optimizer.grad_clip", "optimizer.warmup_steps"):
         _positive(config, path, allow_zero=True)
+    _accum_steps(config, num_devices)
+    _precision(config)
+    _profile_steps(config)
     shift = config.data.get("augment_shift", 0)
     if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < 14:
         raise ConfigError(f"config.data.augment_shift must be a whole number of pixels in [0, 14), got {shift!r}")
@@ -102,8 +147,14 @@ def validate(config, *, num_devices: int = 1) -> None:
         if es.mode not in ("min", "max"):
             raise ConfigError(f"config.train.early_stopping.mode must be 'min' or 'max', got {es.mode!r}")
         _positive(config, "train.early_stopping.patience")
-    if config.parallel.backend not in ("none", "shard_map", "pmap"):
-        raise ConfigError(f"config.parallel.backend must be none, shard_map or pmap, got {config.parallel.backend!r}")
+    if config.parallel.backend not in ("none", "shard_map", "pmap", "jit"):
+        raise ConfigError(f"config.parallel.backend must be none, shard_map, pmap or jit, "
+                          f"got {config.parallel.backend!r}")
+    if config.parallel.backend == "jit":
+        try:
+            gspmd.mesh_shape(config.parallel.get("mesh", gspmd.DEFAULT_MESH), num_devices)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if config.parallel.backend != "none":
         for path in ("data.batch_size", "data.eval_batch_size"):
             size = config.data[path.split(".")[1]]

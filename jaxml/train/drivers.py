@@ -22,9 +22,10 @@ from jax.sharding import PartitionSpec as P
 
 from jaxml import parallel
 from jaxml.parallel import DATA_AXIS
+from jaxml.train import gspmd
 from jaxml.train import step as step_lib
 
-BACKENDS = ("none", "shard_map", "pmap")
+BACKENDS = ("none", "shard_map", "pmap", "jit")
 
 
 @runtime_checkable
@@ -70,8 +71,8 @@ class _OneRun:
 class SingleDevice(_OneRun):
     """jit on the default device; the train state is donated to the step."""
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
-        step = step_lib.make_train_step(model, objective, optimizer)
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, accum_steps: int = 1):
+        step = step_lib.make_train_step(model, objective, optimizer, accum_steps=accum_steps)
         super().__init__(jax.jit(functools.partial(step, hp=hp), donate_argnums=0),
                          jax.jit(step_lib.make_eval_step(model, objective)), (0, 1))
 
@@ -90,10 +91,11 @@ class ShardMapDriver(_OneRun):
     Params/optimizer state replicated (``P()``), created in place by a jit with ``out_shardings``; batches
     sharded along ``data``; the train state is donated to the step."""
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, mesh: Mesh | None = None):
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, mesh: Mesh | None = None,
+                 accum_steps: int = 1):
         self.mesh = mesh or parallel.data_mesh()
-        per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS),
-                                       hp=hp)
+        per_device = functools.partial(step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS,
+                                                                accum_steps=accum_steps), hp=hp)
         super().__init__(
             jax.jit(jax.shard_map(per_device, mesh=self.mesh, in_specs=(P(), P(DATA_AXIS)), out_specs=(P(), P())),
                     donate_argnums=0),
@@ -116,8 +118,9 @@ class PmapDriver(_OneRun):
     """The classic style: ``jax.pmap`` over local devices (collectives span every process's devices).
     State carries a leading local-device axis; checkpoints hold device 0's copy."""
 
-    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams):
-        per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True)
+    def __init__(self, model, objective, optimizer, hp: step_lib.Hparams, *, accum_steps: int = 1):
+        per_device = step_lib.make_train_step(model, objective, optimizer, axis_name=DATA_AXIS, pmean_grads=True,
+                                              accum_steps=accum_steps)
         super().__init__(jax.pmap(functools.partial(per_device, hp=hp), axis_name=DATA_AXIS, donate_argnums=0),
                          jax.pmap(step_lib.make_eval_step(model, objective, axis_name=DATA_AXIS),
                                   axis_name=DATA_AXIS),
@@ -150,10 +153,13 @@ class PmapDriver(_OneRun):
 def make(config, model, objective, optimizer) -> Driver:
     """The driver ``config.parallel.backend`` names, stepping with the config's seed and penalties."""
     backend, hp = config.parallel.backend, step_lib.run_hparams(config)
+    kw = {"accum_steps": int(config.train.get("accum_steps", 1))}
     if backend == "none":
-        return SingleDevice(model, objective, optimizer, hp)
+        return SingleDevice(model, objective, optimizer, hp, **kw)
     if backend == "shard_map":
-        return ShardMapDriver(model, objective, optimizer, hp)
+        return ShardMapDriver(model, objective, optimizer, hp, **kw)
     if backend == "pmap":
-        return PmapDriver(model, objective, optimizer, hp)
+        return PmapDriver(model, objective, optimizer, hp, **kw)
+    if backend == "jit":
+        return gspmd.JitDriver(model, objective, optimizer, hp, mesh_axes=dict(config.parallel.mesh), **kw)
     raise ValueError(f"config.parallel.backend: unknown backend {backend!r}; known: {BACKENDS}")

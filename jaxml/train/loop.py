@@ -25,7 +25,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, evaluation, objectives, optim, periodic, preemption
+from jaxml.train import drivers, evaluation, objectives, optim, periodic, precision, preemption, prefetch, profiling
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -48,7 +48,7 @@ def train_and_evaluate(config, workdir: str | None = None, *, splits=None,
     splits = data.build(config) if splits is None else splits
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
     num_steps = total_steps(config, splits.train.steps_per_epoch)
-    optimizer = optim.make_optimizer(config.optimizer, num_steps)
+    optimizer = make_optimizer(config, num_steps)
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     with open_workdir(config, workdir, allow_config_change) as ckpt:
         state = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
@@ -82,7 +82,11 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
     jaxml/train/periodic.py; with a ``checkpointer`` (a single run) it saves every ``config.train.checkpoint_every``
     steps or ``checkpoint_every_s`` seconds, whichever comes first, and at the end; a SIGTERM/SIGINT saves after
     the step in progress and raises ``preemption.Preempted``. Returns (state, the step it stopped at)."""
-    train_log = periodic.TrainLogger(splits.train.steps_per_epoch)
+    util = profiling.Utilisation(config.get("precision", {}).get("compute_dtype", "float32"),
+                                 1 if config.parallel.backend == "none" else jax.device_count(),
+                                 per_device_program=config.parallel.backend in ("shard_map", "pmap"))
+    train_log = periodic.TrainLogger(splits.train.steps_per_epoch, utilisation=util, start=start)
+    window = profiling.ProfileWindow(config.train.get("profile_steps", ()), members[0].workdir)
     evaluator = periodic.PeriodicEval(config, splits)
     log_every, eval_every = int(config.train.log_every), int(config.train.eval_every) or splits.train.steps_per_epoch
     ckpt_every, sync_every = int(config.train.checkpoint_every), int(config.train.sync_every)
@@ -98,10 +102,18 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
     pbar = periodic.progress_bar(config, num_steps, start, desc)
     step, acc = start, None
     preempt = preemption.watch(config, enabled=checkpointer is not None)
-    with contextlib.closing(preempt), contextlib.closing(pbar) if pbar is not None else contextlib.nullcontext():
+    batches = prefetch.Prefetcher(lambda s: driver.put(batch(s)), start, num_steps,
+                                  int(config.train.get("prefetch", 0)))   # depth 0: built here, as it is used
+    with contextlib.ExitStack() as closing:
+        for resource in (preempt, batches, window, pbar):
+            if resource is not None:
+                closing.enter_context(contextlib.closing(resource))
         while step < num_steps and driver.active.any():
-            # The step.
-            state, sums = driver.train_step(state, driver.put(batch(step)))
+            # The step (its batch built ahead when config.train.prefetch > 0; its FLOPs counted once).
+            window.at(step)
+            placed = batches.get(step)
+            util.measure(driver.train_step, state, placed)
+            state, sums = driver.train_step(state, placed)
             step += 1
             acc = sums if acc is None else evaluation.add_sums(acc, sums)
             if periodic.due(step, sync_every):
@@ -153,7 +165,13 @@ def build_model(config, input_shape):
                                         heads=hyper.get("heads") or {"out": hyper.get("num_outputs", 0)})
         except ValueError as e:
             raise config_lib.ConfigError(str(e)) from None
-    return model
+    return precision.apply_policy(model, config.get("precision", {}).get("compute_dtype", "float32"))
+
+
+def make_optimizer(config, num_steps: int):
+    """The optax optimizer of ``config.optimizer`` for a run of ``num_steps``, with float16's dynamic loss scale
+    when ``config.precision`` asks for it (jaxml/train/precision.py)."""
+    return precision.wrap_optimizer(optim.make_optimizer(config.optimizer, num_steps), config.get("precision"))
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
@@ -192,7 +210,7 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train the run first")
     model = build_model(config, input_shape)
-    optimizer = optim.make_optimizer(config.optimizer, max(int(config.train.num_steps), 1))
+    optimizer = make_optimizer(config, max(int(config.train.num_steps), 1))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     target = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
     saved, _ = ckpt.restore(step, driver.to_saveable(target))

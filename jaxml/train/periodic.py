@@ -83,12 +83,15 @@ class TrainLogger:
     """Every ``log_every`` steps (and at the last): one ``train`` record per running member with the means
     since the last record, the epoch and examples/s; a non-finite objective stops that member instead."""
 
-    def __init__(self, steps_per_epoch: int):
+    def __init__(self, steps_per_epoch: int, *, utilisation=None, start: int = 0):
         self.steps_per_epoch, self.t0 = steps_per_epoch, time.time()
+        self.utilisation, self.last_step = utilisation, start    # profiling.Utilisation: step time, TFLOP/s, MFU
 
     def __call__(self, step: int, members: list[Member], host_sums: dict, n_members: int | None) -> list[dict]:
         counts = np.atleast_1d(np.asarray(host_sums["n"], np.float64))
         elapsed, self.t0 = max(time.time() - self.t0, 1e-9), time.time()
+        timing = {} if self.utilisation is None else self.utilisation.fields(step - self.last_step, elapsed)
+        self.last_step = step
         means = evaluation.member_means(host_sums, n_members)
         stop_nonfinite(step, members, means)
         records = []
@@ -97,6 +100,7 @@ class TrainLogger:
                 rec["objective"] = rec.pop("objective")
                 rec["epoch"] = step / self.steps_per_epoch
                 rec["examples_per_s"] = counts[i] / elapsed
+                rec.update(timing)
                 records.append(member.log.write(step, "train", rec))
         return records
 

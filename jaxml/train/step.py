@@ -25,6 +25,7 @@ import optax
 from jax import lax
 
 from jaxml import losses
+from jaxml.train import accumulate, precision
 from jaxml.train.state import TrainState
 
 
@@ -77,13 +78,13 @@ def global_example_ids(batch_size: int, axis_name: str | None = None) -> jax.Arr
 
 
 def make_train_step(model, objective, optimizer: optax.GradientTransformation, *, axis_name: str | None = None,
-                    pmean_grads: bool = False):
+                    pmean_grads: bool = False, accum_steps: int = 1):
     """The one pure per-device train step ``train_step(state, batch, hp: Hparams) -> (state, metric sums)``;
     jit / shard_map / pmap / vmap it in the caller (jaxml/train/drivers.py, jaxml/tune/population.py).
 
     pmean_grads=True is the pmap convention: each device differentiates its local loss and the
     gradients are ``lax.pmean``-ed. The default (shard_map / single device) differentiates the
-    already-averaged loss.
+    already-averaged loss. accum_steps = k > 1 sums the gradients of k microbatches (jaxml/train/accumulate.py).
     """
     per_example = "example_ids" in getattr(model, "extras", ())
 
@@ -95,15 +96,22 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
         if mask is None:
             mask = jnp.ones((batch["x"].shape[0],), jnp.float32)
         extras = {} if hp.dropout_rates is None else {"dropout_rates": hp.dropout_rates}
-        if per_example:
-            extras["example_ids"] = global_example_ids(batch["x"].shape[0], axis_name)
+        ids = global_example_ids(batch["x"].shape[0], axis_name) if per_example else None
+        psum_loss = axis_name is not None and not pmean_grads
 
-        def loss_fn(params):
-            return step_loss(model, objective, params, state.model_state, batch, key, mask, l1=hp.l1, l2=hp.l2,
-                             axis_name=axis_name, psum_loss=axis_name is not None and not pmean_grads,
-                             apply_kwargs=extras)
+        def loss_fn(params, model_state, batch, mask, ids, key, l1=hp.l1, l2=hp.l2):
+            kwargs = extras if ids is None else {**extras, "example_ids": ids}
+            return step_loss(model, objective, params, model_state, batch, key, mask, l1=l1, l2=l2,
+                             axis_name=axis_name, psum_loss=psum_loss, apply_kwargs=kwargs)
 
-        (loss, (sums, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        scale = precision.loss_scale(state.opt_state)          # float16: dynamic loss scale, else None
+        if accum_steps == 1:
+            (loss, (sums, new_model_state)), grads = precision.value_and_grad(loss_fn, scale)(
+                state.params, state.model_state, batch, mask, ids, key)
+        else:
+            (loss, (sums, new_model_state)), grads = accumulate.value_and_grad(
+                loss_fn, state.params, state.model_state, batch, mask, ids, key, accum_steps, l1=hp.l1, l2=hp.l2,
+                count_axis=axis_name if psum_loss else None, fold_key=not per_example, loss_scale=scale)
         if axis_name is not None:
             if pmean_grads:
                 grads = lax.pmean(grads, axis_name)
@@ -112,6 +120,7 @@ def make_train_step(model, objective, optimizer: optax.GradientTransformation, *
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         sums["objective"] = loss * sums["n"]  # loss incl. penalties, as a sum for averaging
+        sums = precision.drop_skipped(sums, state.opt_state, opt_state)   # a skipped float16 step counts nothing
         return TrainState(state.step + 1, params, new_model_state, opt_state), sums
 
     return train_step

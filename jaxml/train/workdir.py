@@ -18,11 +18,11 @@ from typing import Sequence
 
 import jax
 
-from jaxml.train.config import ConfigError
+from jaxml.train.config import ConfigError, base_config
 
 # Fields that never change what a run computes: they may differ between a run and its resumption.
 RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.checkpoint_every_s",
-                  "train.keep_checkpoints", "data.data_dir")
+                  "train.keep_checkpoints", "data.data_dir", "train.prefetch", "train.profile_steps")
 
 
 class WorkdirBusyError(RuntimeError):
@@ -105,6 +105,14 @@ def config_diff(stored: dict, current: dict) -> dict:
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
+def added_at_default(stored: dict, current: dict) -> set[str]:
+    """Fields the stored config predates (a workdir written by an older jaxml) that the current config leaves at
+    their ``base_config`` default — the stored run behaved that way, so they are no change."""
+    defaults = _flatten(json.loads(base_config().to_json_best_effort(sort_keys=True)))
+    old, new = _flatten(stored), _flatten(current)
+    return {k for k, v in new.items() if k not in old and k in defaults and v == defaults[k]}
+
+
 def check_config(workdir: str, config, allow: Sequence[str] = ()) -> None:
     """Store ``config`` as ``<workdir>/config.json`` on the first run; refuse a resumption whose config differs
     outside ``RUNTIME_FIELDS`` and ``allow``, listing each field; record the allowed change."""
@@ -113,7 +121,8 @@ def check_config(workdir: str, config, allow: Sequence[str] = ()) -> None:
     if os.path.exists(path):
         with open(path) as f:
             stored = json.load(f)
-        diff = {k: v for k, v in config_diff(stored, current).items() if k not in RUNTIME_FIELDS}
+        added = added_at_default(stored, current)
+        diff = {k: v for k, v in config_diff(stored, current).items() if k not in RUNTIME_FIELDS and k not in added}
         refused = {k: v for k, v in diff.items() if k not in allow}
         if refused:
             lines = "; ".join(f"config.{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
