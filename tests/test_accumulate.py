@@ -116,7 +116,7 @@ def test_accum_steps_run_equals_one_batch_run(tmp_path):
     for backend, k in (("none", 1), ("shard_map", 4)):
         c = blobs_config(backend, k)
         wd = str(tmp_path / f"{backend}{k}")
-        final = train_and_evaluate(c, wd)
+        final = train_and_evaluate(c, wd).final
         runs[k] = (final, final_params(wd, c))
     assert_close(runs[4][1], runs[1][1])
     assert runs[4][0]["test"]["loss"] == pytest.approx(runs[1][0]["test"]["loss"], rel=1e-5)

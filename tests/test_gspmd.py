@@ -43,7 +43,7 @@ def runs(tmp_path_factory):
     for name, mesh in [("one", None), *MESHES.items()]:
         c = blobs_config("none" if mesh is None else "jit", mesh)
         wd = str(tmp_path_factory.mktemp(name))
-        out[name] = (c, wd, train_and_evaluate(c, wd), final_params(wd, c))
+        out[name] = (c, wd, train_and_evaluate(c, wd).final, final_params(wd, c))
     return out
 
 

@@ -119,7 +119,7 @@ def test_float16_run_skips_overflow_steps_silently_and_resumes_its_scale(tmp_pat
     """The loop: init scale 2^26 overflows for the first steps (skipped, no FloatingPointError), the scale
     falls and training proceeds; a run stopped at step 8 and resumed ends bit-identical with the same scale."""
     c = blobs_config("float16", loss_scale_init=2.0 ** 26, loss_scale_period=3)
-    final = train_and_evaluate(c, str(tmp_path / "full"))
+    final = train_and_evaluate(c, str(tmp_path / "full")).final
     assert final["test"]["accuracy"] > 0.5
     shape = (8,)
     _, _, full = loop.restore_trained(c, str(tmp_path / "full"), shape)

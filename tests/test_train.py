@@ -15,7 +15,7 @@ from jaxml.data import pipeline
 from jaxml.models import mlp
 from jaxml.tasks import toy
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, loop, objectives, train_and_evaluate
+from jaxml.train import drivers, gspmd, loop, objectives, train_and_evaluate
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, params_sha256
 from jaxml.tune import population
@@ -142,7 +142,7 @@ def test_batch_must_divide_device_count():
 
 
 def test_every_driver_satisfies_the_driver_protocol():
-    """Single device, shard_map, pmap and the vmapped population all offer what the loop calls (``drivers.Driver``);
+    """Single device, shard_map, pmap, the GSPMD jit driver and the vmapped population all offer what the loop calls (``drivers.Driver``);
     an object lacking one of its members does not pass for a driver."""
     m = mlp.make(input_shape=(8,), widths=(16,))
     objective, opt = objectives.get("softmax_xent"), optax.sgd(0.1)
@@ -151,11 +151,12 @@ def test_every_driver_satisfies_the_driver_protocol():
     found = [drivers.SingleDevice(m, objective, opt, step_lib.Hparams(0)),
              drivers.ShardMapDriver(m, objective, opt, step_lib.Hparams(0)),
              drivers.PmapDriver(m, objective, opt, step_lib.Hparams(0)),
+             gspmd.JitDriver(m, objective, opt, step_lib.Hparams(0), mesh_axes={"data": 2, "fsdp": 2}),
              population.PopulationDriver(m, objective, pop_opt, hp, shared_batch=True)]
     for driver in found:
         assert isinstance(driver, drivers.Driver), type(driver).__name__
         assert driver.active.all() and driver.shard == (0, 1)
-    assert [d.n_members for d in found] == [None, None, None, 2]
+    assert [d.n_members for d in found] == [None, None, None, None, 2]
     states = found[-1].init()
     assert params_sha256(found[-1].to_saveable(states)) == params_sha256(population.init_population(m, pop_opt, hp))
     assert found[-1].from_saveable(states) is states

@@ -65,6 +65,10 @@ def fsdp_spec(shape, fsdp: int, min_size: int = 1024) -> P:
     return P()
 
 
+def _needs_init(*args):
+    raise RuntimeError("JitDriver.init(make_state) must run before its steps: it lays out the state's shardings")
+
+
 class JitDriver:
     """The driver contract of jaxml/train/drivers.py over a GSPMD mesh (see the module docstring)."""
     n_members = None
@@ -80,6 +84,7 @@ class JitDriver:
                                        hp=hp)
         self._eval = step_lib.make_eval_step(model, objective)
         self.state_sharding = None
+        self._train_jit = self._eval_jit = _needs_init
         self.shard = (jax.process_index(), jax.process_count())
         self.active = np.ones(1, bool)
 
@@ -90,12 +95,21 @@ class JitDriver:
 
     def init(self, make_state):
         self.state_sharding = self.shardings(jax.eval_shape(make_state))
-        self.train_step = jax.jit(self._step, in_shardings=(self.state_sharding, self.batch_sharding),
+        self._train_jit = jax.jit(self._step, in_shardings=(self.state_sharding, self.batch_sharding),
                                   out_shardings=(self.state_sharding, self.replicated), donate_argnums=0)
-        self.eval_step = jax.jit(self._eval, in_shardings=(self.state_sharding.params,
+        self._eval_jit = jax.jit(self._eval, in_shardings=(self.state_sharding.params,
                                                            self.state_sharding.model_state, self.batch_sharding),
                                  out_shardings=self.replicated)
         return jax.jit(make_state, out_shardings=self.state_sharding)()
+
+    @property
+    def train_step(self):
+        """The jitted step with this mesh's shardings, made by ``init`` (which knows the state's shapes)."""
+        return self._train_jit
+
+    @property
+    def eval_step(self):
+        return self._eval_jit
 
     def put(self, batch: dict) -> dict:
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in batch.items()}
