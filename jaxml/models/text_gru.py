@@ -58,8 +58,8 @@ def make(*, input_shape: Sequence[int], vocab_size: int, embed_dim: int = 64, hi
         return params
 
     def apply(params, x, *, state=None, train=False, key=None, axis_name=None, example_ids=None, lengths=None):
-        if x.shape[1:] != input_shape:
-            raise ValueError(f"text_gru expects x of shape [batch, {input_shape[0]}], got {x.shape}")
+        if x.ndim != 2 or not 0 < x.shape[1] <= input_shape[0]:                   # narrower: a length bucket
+            raise ValueError(f"text_gru expects x of shape [batch, <= {input_shape[0]}], got {x.shape}")
         if lengths is None:
             lengths = jnp.sum(x != pad_id, axis=1)
         lengths = jnp.asarray(lengths, jnp.int32)
@@ -71,7 +71,7 @@ def make(*, input_shape: Sequence[int], vocab_size: int, embed_dim: int = 64, hi
             hs = e if d == "fwd" else reverse_within_lengths(e, lengths)
             for i in range(len(hidden)):
                 h_last, hs = gru.scan(params[f"gru_{d}_{i}"], hs, lengths=lengths, unroll=unroll)
-            real = jnp.arange(input_shape[0])[None, :] < lengths[:, None]
+            real = jnp.arange(x.shape[1])[None, :] < lengths[:, None]
             pooled.append(h_last if pool == "last" else residual.masked_mean(hs, real))
         h = jnp.concatenate(pooled, axis=-1)
         if train and dropout > 0:

@@ -7,9 +7,10 @@
     block (L):  h = h + drop(attn(LN(h), mask));  h = h + drop(W2 gelu(W1 LN(h))) (exact GELU; optional stoch. depth)
     pool        LN(h), then the class token's row ("cls") or the mean over real positions ("mean") -> dense head
 
-Padding: for tokens, key j of sequence b is masked where x[b, j] == pad id, or j >= lengths[b] when
-``apply(..., lengths=int[B])`` is given; mean pooling averages the same real positions, so padding never
-changes the logits. Dropout and stochastic depth draw per example from ``example_ids`` (models/base.py).
+Padding: for tokens (x may be narrower than input_shape: a length bucket), key j of sequence b is masked where
+x[b, j] == pad id, or j >= lengths[b] when ``apply(..., lengths=int[B])`` is given; mean pooling averages the
+same real positions, so padding never changes the logits. Dropout and stochastic depth draw per example from
+``example_ids`` (models/base.py).
 Params: ``embed``, ``pos``, [``cls``], ``block_i`` {ln1, attn {q, k, v, o}, ln2, mlp_in, mlp_out}, ``ln_out``,
 ``head_out``.
 """
@@ -79,11 +80,13 @@ def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int =
         return params
 
     def apply(params, x, *, state=None, train=False, key=None, axis_name=None, example_ids=None, lengths=None):
-        if x.shape[1:] != input_shape:
+        short_tokens = input == "tokens" and x.ndim == 2 and x.shape[1] <= length        # a length bucket
+        if x.shape[1:] != input_shape and not short_tokens:
             raise ValueError(f"transformer expects x of shape [batch, *{input_shape}], got {x.shape}")
         batch = x.shape[0]
         if input == "tokens":
-            real = (x != pad_id) if lengths is None else (jnp.arange(length)[None, :] < jnp.asarray(lengths)[:, None])
+            t = x.shape[1]
+            real = (x != pad_id) if lengths is None else (jnp.arange(t)[None, :] < jnp.asarray(lengths)[:, None])
             h = embedding.embedding(params["embed"], x)
         else:
             real = jnp.ones((batch, length), bool)
