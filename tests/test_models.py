@@ -81,7 +81,8 @@ def test_bad_specs_name_the_token(spec, match):
 def test_registry_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'no_such_model'"):
         models.get("no_such_model")
-    assert {"neuron_net", "mlp", "cnn", "gru", "resnet", "transformer", "vit", "text_gru"} <= set(models.REGISTRY)   # tests may register more
+    # tests may register more
+    assert {"neuron_net", "mlp", "cnn", "gru", "resnet", "transformer", "vit", "text_gru"} <= set(models.REGISTRY)
 
 
 def test_summary_lists_every_leaf_and_the_total():

@@ -1,6 +1,7 @@
 """The new models (resnet, transformer, vit, text_gru) train alike on 1 device and on 4 (SingleDevice ==
 ShardMapDriver == PmapDriver): batch-norm statistics averaged over devices, dropout and stochastic-depth masks
-drawn per global example index, padded token batches."""
+drawn per global example index, padded token batches; and a vmapped population of token models trains each
+member as it would train alone."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,9 +9,11 @@ import optax
 import pytest
 
 from jaxml import models
-from jaxml.train import drivers, objectives
+from jaxml.train import config as config_lib
+from jaxml.train import drivers, objectives, optim
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState
+from jaxml.tune import population
 
 BATCH = 16
 
@@ -71,3 +74,34 @@ def test_four_devices_train_as_one(name):
     if name != "resnet":     # the masks matter: another seed draws other dropout masks and trains differently
         other = _run(name, drivers.SingleDevice, seed=1)
         assert not np.allclose(other.params["head_out"]["w"], one.params["head_out"]["w"], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["transformer", pytest.param("text_gru", marks=pytest.mark.slow)])
+def test_vmapped_population_trains_each_member_as_alone(name):
+    """2 members (lr, seed: init, dropout masks) of a token model, one shared padded batch per step: 3 vmapped
+    population steps == 3 ordinary train steps per member."""
+    make_model, make_x = CASES[name]
+    model, objective = make_model(), objectives.get("softmax_xent")
+    opt_cfg = config_lib.base_config().optimizer
+    opt_cfg.name = "momentum"
+    lrs, seeds = [0.1, 0.3], [0, 1]
+    hp = population.Hparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(2), jnp.zeros(2), jnp.asarray(seeds, jnp.int32))
+    opt = population.member_optimizer(opt_cfg, 100)
+    states = population.init_population(model, opt, hp)
+    init = jax.device_get(states)
+    step = population.make_population_step(model, objective, opt, shared_batch=True, use_l1=False, use_l2=False)
+    rng = np.random.default_rng(2)
+    batches = [{"x": make_x(rng), "y": rng.integers(0, 3, BATCH)} for _ in range(3)]
+    for b in batches:
+        states, _ = step(states, hp, b, jnp.ones(2, bool))
+    final = jax.device_get(states)
+    for i in range(2):
+        opt_cfg.lr = lrs[i]
+        ref_opt = optim.make_optimizer(opt_cfg, 100)
+        ref_step = jax.jit(lambda s, b, o=ref_opt, seed=seeds[i]: step_lib.make_train_step(model, objective, o)(
+            s, b, step_lib.Hparams(seed)))
+        params = jax.tree.map(lambda a, i=i: a[i], init.params)
+        st = TrainState(np.int32(0), params, model.init_state(), ref_opt.init(params))
+        for b in batches:
+            st, _ = ref_step(st, b)
+        _close(jax.tree.map(lambda a, i=i: a[i], final.params), jax.device_get(st.params))
