@@ -16,11 +16,32 @@ from jaxml.data.arrays import arrays_sha256, check_arrays, check_split, from_arr
 __all__ = ["ARRAYS", "BUILDERS", "arrays_sha256", "build", "check_arrays", "check_split", "from_arrays",
            "pipeline", "register"]
 
-BUILDERS: dict[str, Callable[..., pipeline.Splits]] = {}
+
+
+class _Registry(dict):
+    """Dataset names, and families: a name ending in ':' (``"tfds:"``) stands for every name it begins
+    (``"tfds:cifar10"``), so ``name in BUILDERS`` and ``BUILDERS[name]`` accept those too."""
+
+    def _key(self, name):
+        if not dict.__contains__(self, name) and isinstance(name, str) and ":" in name:
+            family = name.split(":", 1)[0] + ":"
+            if dict.__contains__(self, family):
+                return family
+        return name
+
+    def __contains__(self, name):
+        return dict.__contains__(self, self._key(name))
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, self._key(name))
+
+
+BUILDERS: dict[str, Callable[..., pipeline.Splits]] = _Registry()
 
 
 def register(name: str, builder: Callable[..., pipeline.Splits]) -> None:
-    """Make ``config.data.name = name`` build its splits with ``builder(config)``."""
+    """Make ``config.data.name = name`` build its splits with ``builder(config)``; a name ending in ':'
+    registers a family (``"tfds:"``: every ``"tfds:<dataset>"``)."""
     BUILDERS[name] = builder
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable, NamedTuple, Sequence
 
-from jaxml.models import cnn, gru, mlp, neuron
+from jaxml.models import cnn, gru, mlp, neuron, resnet, text_gru, transformer
 from jaxml.models.base import Model
 from jaxml.models.summary import num_params, summary
 
@@ -68,3 +68,7 @@ register("neuron_net", neuron.make)
 register("mlp", mlp.make)
 register("cnn", cnn.make)
 register("gru", gru.make, from_config=gru.from_config)
+register("resnet", resnet.make)
+register("transformer", transformer.make)
+register("vit", transformer.make_vit)
+register("text_gru", text_gru.make)

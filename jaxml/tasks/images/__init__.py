@@ -1,5 +1,6 @@
-"""Image classification on MNIST and Fashion-MNIST (and their pixel-permuted twins): importing this package
-registers the ``mnist`` and ``fashion_mnist`` dataset builders; ``image_config`` is the config family the
+"""Image classification on MNIST and Fashion-MNIST (and their pixel-permuted twins) and any TFDS image dataset:
+importing this package registers the ``mnist`` and ``fashion_mnist`` dataset builders and the ``tfds:<name>``
+family (tfds_builder.py); ``image_config`` is the config family the
 ``configs/{mnist,fashion}_{mlp,cnn}.py`` experiments share; ``python -m jaxml.tasks.images.results`` trains
 them and prints the results table (README.md beside this file)."""
 from __future__ import annotations
@@ -8,15 +9,17 @@ from jaxml import data
 from jaxml.data import images, pipeline
 from jaxml.data.augment import ShiftAugmented
 from jaxml.tasks.images.config import image_config
+from jaxml.tasks.images.tfds_builder import augmented, build_tfds_images, limit_train
 
-__all__ = ["build_images", "image_config"]
+__all__ = ["build_images", "build_tfds_images", "image_config"]
 
 
 def build_images(config) -> pipeline.Splits:
     """MNIST / Fashion-MNIST from IDX files (``$JAXML_DATA_DIR/<name>``) or TFDS (jaxml/data/images.py).
     Fields: source, data_dir, validation_fraction, split_seed, permute_seed (< 0: none), standardize,
     train_limit (> 0: first N training examples, for smoke runs), augment_shift (> 0: random translations
-    of training images by up to that many pixels, jaxml/data/augment.py)."""
+    of training images by up to that many pixels, jaxml/data/augment.py), augment_crop / augment_flip (random
+    crops of the zero-padded image / mirroring, tfds_builder.augmented)."""
     d = config.data
     permute = int(d.get("permute_seed", -1))
     splits = images.load_image_dataset(
@@ -26,12 +29,8 @@ def build_images(config) -> pipeline.Splits:
     if d.get("standardize", False):
         for arrays in splits.values():
             arrays["x"] = images.standardize(arrays["x"], d.name)
-    limit = int(d.get("train_limit", 0))
-    train = splits.pop("train")
-    if limit > 0:
-        train = {k: v[:limit] for k, v in train.items()}
-        splits = {k: {kk: vv[:max(limit // 4, d.eval_batch_size)] for kk, vv in v.items()} for k, v in splits.items()}
-    source = pipeline.ArraySource(train, d.batch_size, seed=config.seed)
+    train, splits = limit_train(splits.pop("train"), splits, int(d.get("train_limit", 0)), d.eval_batch_size)
+    source = augmented(pipeline.ArraySource(train, d.batch_size, seed=config.seed), config)
     shift = d.get("augment_shift", 0)
     if shift:
         source = ShiftAugmented(source, shift, seed=config.seed,
@@ -42,3 +41,4 @@ def build_images(config) -> pipeline.Splits:
 
 for _name in images.DATASETS:
     data.register(_name, build_images)
+data.register("tfds:", build_tfds_images)

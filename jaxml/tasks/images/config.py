@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import ml_collections
+
 from jaxml.train.config import base_config, config_args
 
 ARGS = ("permuted", "quick")
@@ -44,3 +46,20 @@ def image_config(dataset: str, model: str, layers: tuple, arg: str | None):
         c.train.num_epochs = 1
         c.train.log_every = 4
     return c, flags
+
+
+def resnet_model(quick: bool):
+    """The model section of ``configs/{mnist,fashion}_resnet.py``: a CIFAR-stem ResNet of 3 stages x 2 basic
+    blocks (32, 64, 128 channels); ``quick``: 2 stages x 1 block (8, 16)."""
+    return ml_collections.ConfigDict({"name": "resnet", "stages": (1, 1) if quick else (2, 2, 2),
+                                      "widths": (8, 16) if quick else (32, 64, 128), "stem": "cifar",
+                                      "num_outputs": 10, "bn_momentum": 0.9, "conv_impl": "auto"})
+
+
+def tiny_smoke_run(c, steps: int = 4):
+    """A test-sized run of a config: 256 training images, batches of 32, ``steps`` steps."""
+    c.data.train_limit = 256
+    c.data.batch_size = 32
+    c.data.eval_batch_size = 64
+    c.train.num_steps = steps
+    return c
