@@ -58,6 +58,7 @@ def run(main) -> None:
     atexit.register(_collect_then_freeze)  # after the exit handlers main registers (writers, checkpointers)
     _describe_main_as(main.__module__)
     try:
+        sys.argv[1:] = config_file.resolve_config_flags(sys.argv[1:])   # configs/x.py or x: also when installed
         config_file.check_config_flags(sys.argv[1:])
         app.run(main)
     except SystemExit as e:
