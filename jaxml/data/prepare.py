@@ -179,10 +179,10 @@ def sha256_of(path: str) -> str:
 
 
 def check(data_dir: str | os.PathLike | None = None) -> dict[str, str]:
-    """{path: "ok" | "missing" | "other bytes"} of every file jaxml reads from ``data_dir``, against the
+    """{path: "ok" | "missing" | "differs"} of every file jaxml reads from ``data_dir``, against the
     published checksums (IDX) and those of the CSVs made from aclImdb v1.0 (``IMDB_CSV_SHA256``)."""
     root = data_root(data_dir)
     want = {os.path.join(root, name, f): sha for name in images.DATASETS for f, sha in images.IDX_SHA256[name].items()}
     want.update({os.path.join(root, "imdb", f): sha for f, sha in IMDB_CSV_SHA256.items()})
-    return {path: "missing" if not os.path.isfile(path) else "ok" if sha256_of(path) == sha else "other bytes"
+    return {path: "missing" if not os.path.isfile(path) else "ok" if sha256_of(path) == sha else "differs"
             for path, sha in want.items()}
