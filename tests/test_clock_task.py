@@ -146,17 +146,28 @@ def test_quick_training_reads_clocks_well_below_chance(tmp_path):
     final = train_and_evaluate(c, str(tmp_path))
     assert final["test"]["clock_error_min"] < 45.0, final["test"]
 
-    # jaxml.tasks.clock.heldout restores the run and scores it; its held-out row renders the same 100 clocks as
-    # the run's own final "heldout" evaluation, so the two agree exactly. (--rows=summary: every row of the full
-    # table compiles a renderer of its own, ~10x the cost; its rows are checked below without rendering.)
+
+@pytest.mark.slow
+def test_heldout_script_scores_a_run_as_its_own_evaluation(tmp_path):
+    """jaxml.tasks.clock.heldout restores a (10-step, ``:tiny``) run and scores it; its held-out row renders the
+    same 20 clocks as the run's own final "heldout" evaluation, so the two agree exactly. (--rows=summary:
+    every row of the full table compiles a renderer of its own, ~10x the cost; the table's rows are checked by
+    test_heldout_table_rows_swap_each_setting_in_and_out without rendering.)"""
+    c = _clock_config("quick,tiny")
+    c.data.test_size = 20
+    c.train.num_steps = c.train.eval_every = 10
+    c.train.progress_bar = False
+    c.reports = ()
+    final = train_and_evaluate(c, str(tmp_path))
+
     def heldout(*extra):
         out = subprocess.run([sys.executable, "-m", "jaxml.tasks.clock.heldout", f"--config={CONFIG}:quick,tiny",
-                              f"--workdir={tmp_path}", "--n=100", "--rows=summary", *extra],
+                              f"--workdir={tmp_path}", "--n=20", "--rows=summary", *extra],
                              capture_output=True, text=True, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
     result = heldout()
-    assert (result["step"], result["test_views"]) == (200, 8)
+    assert (result["step"], result["test_views"]) == (10, 8)
     errors = result["clock_error_min"]
     assert set(errors) == {"test (training designs)", "heldout (all of them)"}
     assert errors["heldout (all of them)"] == pytest.approx(final["heldout"]["clock_error_min"], abs=1e-3)
