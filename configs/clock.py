@@ -18,6 +18,8 @@ Arguments (combine them: ``:heads,quick``):
              bar, numeral-like glyphs or, upright, nothing; second hands, clutter, dark and squashed faces) and
              score one view (the upright prior is not invariant under the square's turns).
   quick      a CPU smoke run (60 steps).
+  tiny       a ~4x cheaper trunk (8-16-32-32 channels, dense 64) and 100 test clocks: the test suite's learning
+             run (tests/test_clock_task.py), not a result.
 Overrides of note: ``--config.data.contrast_gamma=1.5`` (the report's contrast curve), ``--config.data.normalize=none``
 (raw pixels instead of detrended ones).
 """
@@ -28,7 +30,7 @@ import ml_collections
 from jaxml.tasks import clock  # (importing it registers the task)
 from jaxml.train.config import base_config, config_args
 
-ARGS = ("heads", "periodic", "sharp", "wide", "quick")
+ARGS = ("heads", "periodic", "sharp", "wide", "quick", "tiny")
 
 # ~18 M multiply-adds per image forward: 150 -> 75 (stride-2 5x5) -> 37 -> 18 -> 9 -> 4.
 TRUNK = ("conv:16:5:2", "bn", "act", "maxpool:2",
@@ -36,6 +38,12 @@ TRUNK = ("conv:16:5:2", "bn", "act", "maxpool:2",
          "conv:64:3", "bn", "act", "maxpool:2",
          "conv:64:3", "bn", "act", "maxpool:2",
          "flatten", "dense:256", "bn", "act", "dropout:0.2")
+# ~4.6 M multiply-adds: the same shape with a quarter to a half of the channels.
+TINY_TRUNK = ("conv:8:5:2", "bn", "act", "maxpool:2",
+              "conv:16:3", "bn", "act", "maxpool:2",
+              "conv:32:3", "bn", "act", "maxpool:2",
+              "conv:32:3", "bn", "act", "maxpool:2",
+              "flatten", "dense:64", "bn", "act")
 
 
 def get_config(arg=None):
@@ -89,4 +97,7 @@ def get_config(arg=None):
         c.train.log_every = 20
         c.train.eval_every = 30
         c.optimizer.warmup_steps = 10
+    if "tiny" in flags:
+        c.model.layers = TINY_TRUNK
+        c.data.test_size = 100
     return c

@@ -50,7 +50,7 @@ def test_launcher_output_paths_are_checked_up_front(cli, tmp_path):
     (tmp_path / "folder.png").mkdir()
     with pytest.raises(ValueError, match=r"is a directory"):
         cli.image_output(str(image), str(tmp_path / "folder.png"))
-    assert cli.image_output(str(image), None) == str(tmp_path / "photo_palette.png")
+    assert cli.image_output(str(image), None) == "photo_palette.png"      # in the current folder
     assert cli.data_output(str(tmp_path / "x.csv"), str(tmp_path / "fit")) == str(tmp_path / "fit.npz")
     data = tmp_path / "fit.npz"
     data.write_bytes(b"")
@@ -68,10 +68,10 @@ def test_launcher_output_paths_are_checked_up_front(cli, tmp_path):
     assert image.read_bytes() == b"not really"
 
 
-def _launch(*args):
+def _launch(*args, cwd=None):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     return subprocess.run([sys.executable, str(ROOT / "launch" / "kmeans.py"), *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, cwd=cwd)
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_launcher_refuses_to_overwrite_the_image_and_skips_transparent_pixels(tm
     assert "refusing to overwrite it with the swatch" in r.stderr.strip().splitlines()[-1]
     assert "iterations" not in r.stderr                              # failed before any clustering
     assert photo.read_bytes() == original
-    r = _launch(f"--image={photo}", "--k=2", "--n_init=1")
+    r = _launch(f"--image={photo}", "--k=2", "--n_init=1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["#c81e1e  0.6667", "#1478dc  0.3333"]
     assert "(400 transparent, skipped)" in r.stderr

@@ -15,9 +15,10 @@ LAUNCH = os.path.join(ROOT, "launch", "kmeans.py")
 COLOURS = np.array([[200, 30, 30], [250, 250, 250], [20, 120, 220]], np.uint8)  # 50%, 30%, 20%
 
 
-def run(*args):
+def run(*args, cwd=None):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.run([sys.executable, LAUNCH, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, LAUNCH, *args], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=cwd)
 
 
 @pytest.fixture
@@ -29,11 +30,14 @@ def flat_png(tmp_path):
     return path
 
 
-def test_palette_lines_and_swatch_beside_the_image(flat_png):
-    r = run(f"--image={flat_png}", "--k=3", "--n_init=2")
+def test_palette_lines_and_swatch_in_the_current_folder(flat_png, tmp_path):
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    r = run(f"--image={flat_png}", "--k=3", "--n_init=2", cwd=cwd)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["#c81e1e  0.5000", "#fafafa  0.3000", "#1478dc  0.2000"]
-    swatch = np.asarray(Image.open(flat_png.parent / "flat_palette.png").convert("RGB"))
+    assert not (flat_png.parent / "flat_palette.png").exists()       # nothing written beside the image
+    swatch = np.asarray(Image.open(cwd / "flat_palette.png").convert("RGB"))
     np.testing.assert_array_equal(swatch[50, [50, 150, 250]], COLOURS)
 
 

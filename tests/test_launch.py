@@ -56,6 +56,15 @@ def test_bad_config_exits_nonzero_with_reason_on_last_line(tmp_path):
     assert "config.optimizer.lr must be > 0" in r.stderr.strip().splitlines()[-1]
 
 
+def test_help_exits_zero_and_a_bad_flag_one(tmp_path):
+    """``--help`` prints the launcher's docstring and flags and is a success (absl alone exits 1)."""
+    r = subprocess.run([sys.executable, TRAIN, "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Train and evaluate one config" in r.stdout and "--workdir" in r.stdout
+    r = subprocess.run([sys.executable, TRAIN, "--no_such_flag"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "no_such_flag" in r.stderr
+
+
 SCRIPT = r'''
 import sys
 from jaxml.cli import runner

@@ -18,7 +18,9 @@ import pytest
 
 NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-INSTALL_LINE = '%pip install -q "jaxml[notebook] @ git+https://github.com/OWNER/jaxml"'
+# pyproject.toml's [project.urls] Repository: the one place for the repository's address.
+REPOSITORY = re.search(r'^Repository = "(.+)"$', (NOTEBOOK_DIR.parent / "pyproject.toml").read_text(), re.M)[1]
+INSTALL_LINE = f'%pip install -q "jaxml[notebook] @ git+{REPOSITORY}"'
 CELL_TIMEOUT_S = 600          # per cell: a wide margin over the ~90 s a whole notebook takes on 2 cores
 KERNEL_NAME = "jaxml-test"
 

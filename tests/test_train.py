@@ -142,8 +142,8 @@ def test_batch_must_divide_device_count():
 
 
 def test_every_driver_satisfies_the_driver_protocol():
-    """Single device, shard_map, pmap, the GSPMD jit driver and the vmapped population all offer what the loop calls (``drivers.Driver``);
-    an object lacking one of its members does not pass for a driver."""
+    """Single device, shard_map, pmap, the GSPMD jit driver and the vmapped population all offer what the loop
+    calls (``drivers.Driver``); an object lacking one of its members does not pass for a driver."""
     m = mlp.make(input_shape=(8,), widths=(16,))
     objective, opt = objectives.get("softmax_xent"), optax.sgd(0.1)
     hp = population.PopulationHparams(jnp.asarray([0.1, 0.2]), jnp.zeros(2), jnp.zeros(2), jnp.asarray([0, 1]))

@@ -1,8 +1,9 @@
 """K-means from the command line: an image's colour palette, or the clusters of a .npy/.csv matrix.
 
     python launch/kmeans.py --image=photo.jpg --k=5 [--auto_k] [--thumbnail=200x400] [--out=swatch.png]
-        prints ``#rrggbb  0.4213`` per colour, largest cluster first, and writes a swatch PNG beside the
-        image (``photo_palette.png``) or to --out. Fully transparent pixels (alpha = 0) of an image with
+        prints ``#rrggbb  0.4213`` per colour, largest cluster first, and writes a swatch PNG to the current
+        folder (``photo_palette.png``: never beside an image that may sit in a read-only or installed folder)
+        or to --out. Fully transparent pixels (alpha = 0) of an image with
         transparency are skipped (``jaxml.kmeans.palette``).
     python launch/kmeans.py --data=X.npy|X.csv [--header] --k=8 [--auto_k] [--out=clusters.npz]
         prints one line per cluster (share, centre), largest first; --out saves centers and labels.
@@ -127,9 +128,10 @@ def check_output(out: str, inputs: tuple[str, ...], what: str) -> None:
 
 
 def image_output(image: str, out: str | None) -> str:
-    """The swatch path (--out, or ``<image>_palette.png``), checked; its extension must be one PIL writes."""
+    """The swatch path (--out, or ``<image's name>_palette.png`` in the current folder), checked; its extension
+    must be one PIL writes."""
     from PIL import Image as PILImage
-    path = out or os.path.splitext(image)[0] + "_palette.png"
+    path = out or os.path.splitext(os.path.basename(image))[0] + "_palette.png"
     fmt = PILImage.registered_extensions().get(os.path.splitext(path)[1].lower())
     if fmt is None or fmt not in PILImage.SAVE:
         raise ValueError(f"--out {path!r}: unknown image extension (use .png)")

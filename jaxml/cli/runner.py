@@ -1,9 +1,10 @@
 """Runs a launcher's absl ``main``: ``--help`` describes the launcher, and any error ends as one line.
 
 ``run(main)``: ``app.run(main)``; on any error prints ``error: <Type>: <message>`` as the last line of stderr
-and exits 1 (absl usage errors and explicit exits pass through unchanged). Ctrl-C is one line too, ``jaxml:
-interrupted`` (exit 130), and a training run stopped by a signal prints its line and exits with its code (75:
-preempted, its checkpoint saved; jaxml/train/preemption.py). When ``__main__`` is not the module
+and exits 1 (absl usage errors and explicit exits pass through unchanged; ``--help`` and its kin exit 0, where
+absl exits 1). Ctrl-C is one line too, ``jaxml: interrupted`` (exit 130), and a training run stopped by a signal
+prints its line and exits with its code (75: preempted, its checkpoint saved; jaxml/train/preemption.py). When
+``__main__`` is not the module
 that defines ``main`` (a ``launch/<name>.py`` shim, a ``jaxml-<name>`` console script), ``--help`` still shows
 that module's docstring and flags. It defines no flags, so every launcher can use it (``local_cluster`` has a
 ``--num_processes`` of its own, unlike the cluster flag of the same name in ``common``).
@@ -39,6 +40,17 @@ def _describe_main_as(module_name: str) -> None:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
+def _asks_for_help(argv) -> bool:
+    """A help flag before any ``--`` (absl prints the usage, then exits with status 1)."""
+    args = list(argv)
+    if "--" in args:
+        args = args[:args.index("--")]
+    return any(a in HELP_FLAGS for a in args)
+
+
 def _collect_then_freeze() -> None:
     gc.collect()
     gc.freeze()
@@ -49,9 +61,12 @@ def run(main) -> None:
     atexit.register(_collect_then_freeze)  # after the exit handlers main registers (writers, checkpointers)
     _describe_main_as(main.__module__)
     try:
+        sys.argv[1:] = config_file.resolve_config_flags(sys.argv[1:])   # configs/x.py or x: also when installed
         config_file.check_config_flags(sys.argv[1:])
         app.run(main)
-    except SystemExit:
+    except SystemExit as e:
+        if e.code == 1 and _asks_for_help(sys.argv[1:]):
+            sys.exit(0)   # the usage was asked for and printed: a success
         raise
     except KeyboardInterrupt as e:   # Ctrl-C, or a run stopped by a signal (jaxml/train/preemption.py): one line
         print(f"jaxml: {e}" if str(e) else "jaxml: interrupted", file=sys.stderr)

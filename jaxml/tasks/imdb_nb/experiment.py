@@ -143,7 +143,6 @@ def run(c, workdir: str, *, text: str | None = None) -> dict:
     lines printed for it (and only that when the cached model answered without fitting).
     """
     validate_config(c)
-    os.makedirs(workdir, exist_ok=True)
     model_path = os.path.join(workdir, "model.npz")
     config_path = os.path.join(workdir, "model_config.json")
     if text is not None:
@@ -155,6 +154,7 @@ def run(c, workdir: str, *, text: str | None = None) -> dict:
 
     t0 = time.perf_counter()
     train, evaluation, split = load_splits(c)
+    os.makedirs(workdir, exist_ok=True)   # after the data loaded: a missing dataset leaves no empty workdir
     t1 = time.perf_counter()
     model = fit(c, train)
     t2 = time.perf_counter()
@@ -168,7 +168,8 @@ def run(c, workdir: str, *, text: str | None = None) -> dict:
              if model.kind == "nbsvm" else "")
     print(f"{len(train)} train / {len(evaluation)} {split} reviews, {len(model.vocab)} terms, "
           f"kind={model.kind}, binary={model.binary}, ngram_range={tuple(c.text.ngram_range)}, "
-          f"alpha={c.model.alpha}{hyper}; {jax.device_count()} devices; load {t1 - t0:.1f}s, fit {t2 - t1:.1f}s, "
+          f"alpha={c.model.alpha}{hyper}; {jax.device_count()} device{'s' * (jax.device_count() > 1)}; "
+          f"load {t1 - t0:.1f}s, fit {t2 - t1:.1f}s, "
           f"predict {t3 - t2:.1f}s")
     if empty:
         print(f"note: {empty} {split} reviews have no known term and were predicted from the prior")
