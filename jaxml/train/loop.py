@@ -219,6 +219,8 @@ def _train(config, workdir: str | None, splits, model) -> Finished:
     member = None
     try:
         saved, meta, latest = (None, {}, None) if ckpt is None else ckpt.restore_latest_good(driver.to_saveable(state))
+        if ckpt is not None:
+            workdir_lib.record_config(workdir, config)   # an allowed change, once the stored state has restored
         member = periodic.Member(config, workdir, meta=meta)
         if latest is not None:
             state = driver.from_saveable(saved)
