@@ -96,6 +96,22 @@ class WorkdirLock:
         return False
 
 
+def check_output_dir(path: str, names: Sequence[str]) -> None:
+    """Make the folder ``path`` and check that ``names`` can be written in it, before any work: ``path`` not a
+    file, writable, and no name taken by a folder. Fails with ``ValueError`` naming the path."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"--workdir {path!r} exists and is not a directory; give a folder for the outputs")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--workdir {path!r} cannot be made ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--workdir {path!r} is not writable")
+    for name in names:
+        if os.path.isdir(os.path.join(path, name)):
+            raise ValueError(f"{os.path.join(path, name)!r} is a directory; the output file cannot be written there")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
