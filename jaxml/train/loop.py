@@ -26,7 +26,7 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, objectives, optim, periodic
+from jaxml.train import drivers, inputs, objectives, optim, periodic
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -201,6 +201,7 @@ def run_single(config, splits, workdir: str | None = None, *, allow_config_chang
     (locked, its config checked, checkpointed and resumed as ``train_and_evaluate`` describes) or, with
     ``workdir=None``, in memory without writing a file."""
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
+    inputs.check_splits(config, splits, model)                # targets that do not suit the model and objective too
     if workdir is None:
         return _train(config, None, splits, model)
     os.makedirs(workdir, exist_ok=True)
