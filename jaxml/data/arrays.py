@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxml.data import pipeline
 
-__all__ = ["arrays_sha256", "check_arrays", "check_split", "check_targets", "from_arrays"]
+__all__ = ["arrays_sha256", "check_arrays", "check_split", "check_targets", "from_arrays", "named_sha256"]
 
 
 def check_split(split: str, value) -> dict:
@@ -108,12 +108,17 @@ def check_arrays(data: Mapping) -> dict[str, dict[str, np.ndarray]]:
 def arrays_sha256(data: Mapping) -> str:
     """SHA-256 over every split's arrays (name, dtype, shape and bytes, in sorted order): which data a run saw,
     recorded in its config so a workdir cannot resume on other arrays."""
+    return named_sha256((f"{split}/{k}", v) for split, arrays in sorted(check_arrays(data).items())
+                        for k, v in sorted(arrays.items()))
+
+
+def named_sha256(named) -> str:
+    """SHA-256 over ``(name, array)`` pairs in the order given: each name, dtype and shape, then its bytes."""
     h = hashlib.sha256()
-    for split, arrays in sorted(check_arrays(data).items()):
-        for k, v in sorted(arrays.items()):
-            v = np.ascontiguousarray(v)
-            h.update(f"{split}/{k}:{v.dtype}:{v.shape};".encode())
-            h.update(v.tobytes())
+    for name, v in named:
+        v = np.ascontiguousarray(v)
+        h.update(f"{name}:{v.dtype}:{v.shape};".encode())
+        h.update(v.tobytes())
     return h.hexdigest()
 
 
