@@ -8,7 +8,9 @@ newest step that restores *and* hashes to its digest; a step that fails either (
 one line, moved aside to ``<directory>-damaged/<step>`` (``<step>.1``, ... when taken; never deleted or
 overwritten), its full error appended to ``<workdir>/errors.log``, and the previous one is tried. Damage is
 integrity, never a config change: when no step's recorded structure (leaf paths, shapes, dtypes) is the one the
-current config builds, ``IncompatibleCheckpointError`` is raised before anything is read or moved. Restoring
+current config builds, ``IncompatibleCheckpointError`` is raised before anything is read or moved. A step
+records how many devices its state spanned: resuming on another count says that the result will equal an
+uninterrupted run to float32 rounding only (the gradient sums change order). Restoring
 takes an abstract target (shapes/dtypes/shardings of a freshly initialised state) so the restored pytree has
 exactly the live structure and placement.
 """
@@ -64,6 +66,12 @@ def log_error(workdir: str, what: str, exc: BaseException) -> None:
             f.write(f"--- {what}\n{''.join(traceback.format_exception(exc))}\n")
     except OSError:
         pass
+
+
+def layout_devices(tree) -> int:
+    """How many devices the arrays of ``tree`` span (1 for host arrays): the run's data-parallel layout."""
+    return max([len(leaf.sharding.device_set) for leaf in jax.tree.leaves(tree) if hasattr(leaf, "sharding")]
+               or [1])
 
 
 def _key_name(key) -> str:
@@ -148,7 +156,7 @@ class Checkpointer:
         if bad:
             raise FloatingPointError(f"the state at step {step} is not finite ({', '.join(bad[:4])}"
                                      f"{' ...' if len(bad) > 4 else ''}); it was not saved")
-        meta = {**meta, "state_sha256": params_sha256(host_state)}
+        meta = {**meta, "state_sha256": params_sha256(host_state), "devices": layout_devices(state)}
         if not os.path.isdir(self.directory):
             raise FileNotFoundError(f"{self.directory} has gone during the run (its workdir was deleted or moved); "
                                     f"step {step} cannot be saved, stopping")
@@ -222,6 +230,11 @@ class Checkpointer:
             for step in sorted(self.manager.all_steps(), reverse=True):
                 try:
                     state, meta = self.restore(step, target_state)
+                    saved_on, now_on = meta.get("devices"), layout_devices(target_state)
+                    if saved_on is not None and saved_on != now_on and jax.process_index() == 0:
+                        print(f"jaxml: resuming step {step}, saved on {saved_on} device(s), on {now_on}: the steps "
+                              "from here sum gradients in another order, so the result equals an uninterrupted "
+                              "run to float32 rounding, not bit for bit", file=sys.stderr, flush=True)
                     return state, meta, step
                 except DamagedCheckpointError as e:
                     self._move_aside(step, str(e))
