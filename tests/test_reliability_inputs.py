@@ -89,3 +89,14 @@ def test_a_seed_out_of_range_names_config_seed(seed):
 def test_kmeans_seed_out_of_range_is_named():
     with pytest.raises(ValueError, match=r"kmeans: seed must be a whole number in \[0, 2\*\*63\)"):
         kmeans(np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32), 2, seed=2**70)
+
+
+def test_predict_inputs_must_have_the_trained_shape():
+    x, y = arrays()
+    trained = fit(mlp_config(), data={"train": (x, y)})
+    assert trained.predict(x[:5]).shape == (5, C)
+    with pytest.raises(ValueError, match=r"predict: x has examples of shape \(5,\), which the trained model does not "
+                                         r"take"):
+        trained.predict(np.zeros((5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"predict: x must be numbers, got dtype <U1"):
+        trained.predict(np.full((5, D), "a"))

@@ -14,7 +14,8 @@ import numpy as np
 
 from jaxml.data import pipeline
 
-__all__ = ["arrays_sha256", "check_arrays", "check_split", "check_targets", "from_arrays", "named_sha256"]
+__all__ = ["arrays_sha256", "check_arrays", "check_model_input", "check_split", "check_targets", "from_arrays",
+           "named_sha256"]
 
 
 def check_split(split: str, value) -> dict:
@@ -47,6 +48,23 @@ def check_split(split: str, value) -> dict:
     if sizes["x"] == 0:
         raise ValueError(f"data[{split!r}] has no examples")
     return out
+
+
+def check_model_input(who: str, x, trace) -> np.ndarray:
+    """``x`` as a NumPy array of examples a model takes: numeric, at least one example, and examples of a shape
+    ``trace(example_shape, dtype)`` (tracing the model, no compile) accepts; a ValueError naming ``who``."""
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"{who}: x must hold at least one example along its first axis, got shape {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"{who}: x must be numbers, got dtype {x.dtype}")
+    try:
+        trace(x.shape[1:], x.dtype)
+    except (TypeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{who}: x has examples of shape {x.shape[1:]}, which the trained model does not take "
+                         f"({first})") from None
+    return x
 
 
 def _first_example(bad: np.ndarray) -> int:
