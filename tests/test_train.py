@@ -68,7 +68,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    arrays = {"x": np.ones((64, 2), np.float32), "y": np.zeros(64, np.float32)}
+    arrays = {"x": np.ones((64, 2), np.float32), "y": np.zeros((64, 1), np.float32)}   # the outputs' shape
     arrays["x"][25] = np.nan
 
     def nan_data(config):

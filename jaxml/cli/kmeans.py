@@ -10,10 +10,11 @@
         A CSV has no header unless --header says its first line is one; a non-numeric first line without
         --header fails naming it.
 
-The output path is checked before any work: its folder must exist and be writable, and it must not be the
-input file (nothing is overwritten then). With several devices (``--num_cpu_devices=N`` fakes N on a CPU) the
-points are split over a ``data`` mesh. Fails with exit status 1 and the reason on the last line (k > distinct
-points, NaN/inf, an unreadable file, a bad output path).
+The output path is checked before any work: its folder must exist and be writable, it must not be the input
+file, a dangling symbolic link, or an existing file this command did not write (a tagged swatch PNG, a
+centers/labels .npz) unless --overwrite says so; nothing is overwritten then. With several devices
+(``--num_cpu_devices=N`` fakes N on a CPU) the points are split over a ``data`` mesh. Fails with exit status 1
+and the reason on the last line (k > distinct points, NaN/inf, an unreadable file, a bad output path).
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ _N_INIT = flags.DEFINE_integer("n_init", 4, "k-means++ restarts (run together un
 _MAX_ITER = flags.DEFINE_integer("max_iter", 300, "Lloyd iterations at most.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of the initialisation.")
 _OUT = flags.DEFINE_string("out", None, "Swatch PNG (image mode) or .npz of centers/labels (data mode).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out file that this command did not write.")
 _HEADER = flags.DEFINE_bool("header", False, "The --data CSV's first line is a header (skipped).")
 flags.adopt_module_key_flags(common)
 
@@ -110,12 +112,32 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(out: str, inputs: tuple[str, ...], what: str) -> None:
+SWATCH_TAG = "jaxml kmeans palette swatch"
+
+
+def written_here(path: str) -> bool:
+    """Whether the file at ``path`` is an output of this command: a swatch PNG carrying ``SWATCH_TAG``, or an
+    .npz holding exactly ``centers`` and ``labels``."""
+    try:
+        if path.endswith(".npz"):
+            with np.load(path) as z:
+                return sorted(z.files) == ["centers", "labels"]
+        with Image.open(path) as img:
+            return img.info.get("Software") == SWATCH_TAG
+    except Exception:  # noqa: BLE001 — unreadable: not ours
+        return False
+
+
+def check_output(out: str, inputs: tuple[str, ...], what: str, overwrite: bool = False) -> None:
     """Fail before any work unless ``out`` can be written without touching an input: its folder exists and is
-    writable, it is not a folder, and it is none of ``inputs``."""
+    writable, it is not a folder, none of ``inputs``, not a dangling link, and not an existing file this command
+    did not write (unless ``overwrite``)."""
     folder = os.path.dirname(os.path.abspath(out))
     if os.path.isdir(out):
         raise ValueError(f"--out {out!r} is a directory; give a file path for the {what}")
+    if os.path.islink(out) and not os.path.exists(out):
+        raise ValueError(f"--out {out!r} is a symbolic link to {os.readlink(out)!r}, which does not exist; remove "
+                         "the link or give another path")
     if not os.path.isdir(folder):
         raise ValueError(f"--out {out!r}: folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -125,9 +147,12 @@ def check_output(out: str, inputs: tuple[str, ...], what: str) -> None:
     for path in inputs:
         if _same_file(out, path):
             raise ValueError(f"--out {out!r} is the input file {path!r}: refusing to overwrite it with the {what}")
+    if os.path.exists(out) and not overwrite and not written_here(out):
+        raise ValueError(f"--out {out!r} exists and is not a {what} this command wrote: refusing to overwrite it; "
+                         "pass --overwrite to replace it, or give another path")
 
 
-def image_output(image: str, out: str | None) -> str:
+def image_output(image: str, out: str | None, overwrite: bool = False) -> str:
     """The swatch path (--out, or ``<image's name>_palette.png`` in the current folder), checked; its extension
     must be one PIL writes."""
     from PIL import Image as PILImage
@@ -135,17 +160,25 @@ def image_output(image: str, out: str | None) -> str:
     fmt = PILImage.registered_extensions().get(os.path.splitext(path)[1].lower())
     if fmt is None or fmt not in PILImage.SAVE:
         raise ValueError(f"--out {path!r}: unknown image extension (use .png)")
-    check_output(path, (image,), "swatch")
+    check_output(path, (image,), "swatch", overwrite)
     return path
 
 
-def data_output(data: str, out: str | None) -> str | None:
+def data_output(data: str, out: str | None, overwrite: bool = False) -> str | None:
     """The .npz path np.savez will write (it appends .npz when missing), checked; None without --out."""
     if not out:
         return None
     path = out if out.endswith(".npz") else out + ".npz"
-    check_output(path, (data,), "clusters")
+    check_output(path, (data,), "clusters", overwrite)
     return path
+
+
+def save_swatch(pixels: np.ndarray, path: str) -> None:
+    """Write the swatch; a PNG carries ``SWATCH_TAG`` so that a later run may replace it."""
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", SWATCH_TAG)
+    Image.fromarray(pixels).save(path, **({"pnginfo": info} if path.lower().endswith(".png") else {}))
 
 
 def main(argv):
@@ -162,7 +195,7 @@ def main(argv):
     if _IMAGE.value:
         if not os.path.isfile(_IMAGE.value):
             raise ValueError(f"cannot read image {_IMAGE.value!r}: no such file")
-        out = image_output(_IMAGE.value, _OUT.value)
+        out = image_output(_IMAGE.value, _OUT.value, _OVERWRITE.value)
         thumb = pal.parse_size(_THUMB.value) if _THUMB.value else None
         pixels = pal.load_pixels(_IMAGE.value, thumb)
         p = pal.palette(pixels, _K.value, auto_k=_AUTO_K.value, k_max=k_max, criterion=_CRITERION.value, **args)
@@ -172,11 +205,11 @@ def main(argv):
                   f"{f' ({skipped} transparent, skipped)' if skipped else ''}, k={len(p.colors)}"
                   f"{' (auto)' if _AUTO_K.value else ''}, {int(p.fit.n_iter)} iterations", file=sys.stderr)
             print("\n".join(p.lines()))
-            Image.fromarray(pal.swatch(p)).save(out)
+            save_swatch(pal.swatch(p), out)
             print(f"swatch: {out}", file=sys.stderr)
         return 0
 
-    out = data_output(_DATA.value, _OUT.value)
+    out = data_output(_DATA.value, _OUT.value, _OVERWRITE.value)
     x = load_matrix(_DATA.value, _HEADER.value)
     if _AUTO_K.value:
         found = kmeans_auto_k(x, k_max, criterion=_CRITERION.value, **args)

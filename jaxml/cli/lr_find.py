@@ -16,6 +16,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from jaxml.cli import common
+from jaxml.train.workdir import check_output_dir
 from jaxml.tune import lr_range
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
@@ -33,10 +34,11 @@ def main(argv):
     del argv
     common.setup()
     config = _CONFIG.value
+    if jax.process_index() == 0:
+        check_output_dir(_WORKDIR.value, ("lr_find.png", "lr_find.json"))   # before the sweep, not after
     result = lr_range.lr_range_test(config, min_lr=_MIN_LR.value, max_lr=_MAX_LR.value, steps=_STEPS.value,
                                     diverge=_DIVERGE.value)
     if jax.process_index() == 0:
-        os.makedirs(_WORKDIR.value, exist_ok=True)
         name = f"{config.model.name} on {config.data.name}, {config.optimizer.name}"
         lr_range.plot(result, os.path.join(_WORKDIR.value, "lr_find.png"), title=f"LR range test: {name}")
         lr_range.to_json(result, os.path.join(_WORKDIR.value, "lr_find.json"), min_lr=_MIN_LR.value,

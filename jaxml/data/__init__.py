@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Callable
 
 from jaxml.data import pipeline
-from jaxml.data.arrays import arrays_sha256, check_arrays, check_split, from_arrays
+from jaxml.data.arrays import arrays_sha256, check_arrays, check_split, check_targets, from_arrays
 
-__all__ = ["ARRAYS", "BUILDERS", "arrays_sha256", "build", "check_arrays", "check_split", "from_arrays",
-           "pipeline", "register"]
+__all__ = ["ARRAYS", "BUILDERS", "arrays_sha256", "build", "check_arrays", "check_split", "check_targets",
+           "from_arrays", "pipeline", "register"]
 
 
 

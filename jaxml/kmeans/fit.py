@@ -344,6 +344,8 @@ def init_argument(init, n_init: int, seed, k: int, d: int, frame: Frame = Frame(
             raise ValueError(f"{who}: init must be one of {INITS} or an array of centres, got {init!r}")
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed < 2 ** 31:
             return init, np.int32(seed)   # keys drawn in the program: no small programs before it
+        if not isinstance(seed, jax.Array) and not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2 ** 63):
+            raise ValueError(f"{who}: seed must be a whole number in [0, 2**63) or a jax.random.key, got {seed!r}")
         key = seed if isinstance(seed, jax.Array) else jax.random.key(int(seed))
         return init, jax.random.split(key, n_init)
     centers = validate.centers(init, k, d, frame, who)

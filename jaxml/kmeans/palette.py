@@ -8,9 +8,15 @@ so no colour that is not in the image appears at edges.
 Transparency: images with an alpha channel load as RGBA; fully transparent pixels (alpha = 0) are skipped —
 their RGB is whatever the encoder left there (often black), not a colour anyone sees. Partly transparent
 pixels count as whole pixels (alpha is not used as a weight).
+
+Image modes (``to_rgb``): 1, L, LA, P (with its transparency), RGB, RGBA, CMYK, YCbCr go through Pillow's exact
+8-bit conversions; 16-bit grey (I;16*, and I, read on the 16-bit scale) is scaled by 255 / 65535 and float F
+(values in [0, 1]) by 255, both rounded — Pillow's own conversion of these clips every level above 255 to
+white. An animated image gives its first frame, said on stderr.
 """
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -50,28 +56,63 @@ def has_alpha(img) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
+# Modes Pillow converts to 8-bit RGB(A) exactly; the wide grey modes are scaled here (Pillow clips them).
+PILLOW_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV")
+WIDE_GREY_SCALE = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535, "F": 1}
+
+
+def to_rgb(img, name: str = "image") -> np.ndarray:
+    """uint8[h, w, 3] RGB of a PIL image in any mode jaxml knows (uint8[h, w, 4] RGBA when it has transparency):
+    8-bit modes by Pillow's conversion; 16-bit grey (I;16*, I) as ``rint(v * 255 / 65535)`` and F as
+    ``rint(v * 255)``, a colour-key transparency giving alpha 0. Values outside the mode's range fail naming
+    ``name``, the mode, the range and the first bad pixel."""
+    if img.mode in PILLOW_MODES:
+        return np.asarray(img.convert("RGBA" if has_alpha(img) else "RGB"), dtype=np.uint8)
+    if img.mode not in WIDE_GREY_SCALE:
+        raise ValueError(f"{name}: image mode {img.mode!r} is not supported; known: "
+                         f"{', '.join(PILLOW_MODES + tuple(WIDE_GREY_SCALE))}")
+    top = WIDE_GREY_SCALE[img.mode]
+    grey = np.asarray(img).astype(np.float64)
+    bad = ~((grey >= 0) & (grey <= top))                          # NaN fails both comparisons
+    if bad.any():
+        y, x = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"{name}: mode {img.mode} pixels must lie in [0, {top}]; pixel (row {y}, column {x}) "
+                         f"is {np.asarray(img)[y, x].item()}")
+    level = np.rint(grey * (255.0 / top)).astype(np.uint8)
+    channels = [level, level, level]
+    key = img.info.get("transparency")
+    if isinstance(key, (int, float)):
+        channels.append(np.where(grey == key, 0, 255).astype(np.uint8))
+    return np.stack(channels, axis=-1)
+
+
 def load_pixels(path: str, thumbnail: tuple[int, int] | None = (200, 400)) -> np.ndarray:
-    """uint8[h, w, 3] RGB pixels of the image at ``path`` (uint8[h, w, 4] RGBA when it has transparency),
-    shrunk to fit ``thumbnail`` (w, h) if larger."""
+    """uint8[h, w, 3] RGB pixels of the image at ``path`` (uint8[h, w, 4] RGBA when it has transparency), any
+    mode ``to_rgb`` knows, its first frame when animated, shrunk to fit ``thumbnail`` (w, h) if larger."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as img:
-            img = img.convert("RGBA" if has_alpha(img) else "RGB")
-            if thumbnail is not None:
-                img.thumbnail(thumbnail, resample=Image.Resampling.NEAREST)
-            return np.asarray(img, dtype=np.uint8)
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                print(f"palette: {path} has {frames} frames; using the first", file=sys.stderr)
+            pixels = to_rgb(img, f"image {path!r}")
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read image {path!r}: {e}") from None
+    return pixels if thumbnail is None else _shrink(pixels, thumbnail)
 
 
 def thumbnail(pixels, size: tuple[int, int] = (200, 400)) -> np.ndarray:
     """uint8[h', w', c] ``pixels`` (uint8[h, w, 3 | 4], an image already in memory, e.g.
     ``sklearn.datasets.load_sample_image``) shrunk to fit ``size`` (w, h) keeping the aspect ratio, nearest
     neighbour as ``load_pixels`` (so ``thumbnail(image) == load_pixels(its file)``); unchanged when it fits."""
-    from PIL import Image
     rgb = np.asarray(pixels)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
         raise ValueError(f"thumbnail: pixels must be uint8[h, w, 3 | 4], got {rgb.dtype}{list(rgb.shape)}")
+    return _shrink(rgb, size)
+
+
+def _shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
     img = Image.fromarray(rgb, "RGBA" if rgb.shape[-1] == 4 else "RGB")
     img.thumbnail(size, resample=Image.Resampling.NEAREST)
     return np.asarray(img, dtype=np.uint8)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 
 import jax
 import numpy as np
 
 from jaxml import compile_cache
+from jaxml.data.arrays import named_sha256
 from jaxml.naive_bayes import text, validate
 from jaxml.naive_bayes.classifier import KINDS, fit_params, token_scores_bucketed
 from jaxml.naive_bayes.counts import check_class_counts, count_tokens_sharded
@@ -38,6 +40,7 @@ class TextNBModel:
     counts: dict | None = None
 
     def encode(self, texts, progress: bool | None = None) -> text.EncodedCorpus:
+        texts = validate.texts(texts, "TextNBModel")
         tok = text.tokenize(texts, stop_words=self.stop_words, strip_html=self.strip_html,
                             progress=progress)
         enc = self.vocab.encode(tok)
@@ -55,22 +58,34 @@ class TextNBModel:
         return self.scores(texts, progress).argmax(axis=1)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write vocabulary, weights and settings to one ``.npz`` (written to a temp file, renamed)."""
+        """Write vocabulary, weights and settings to one ``.npz`` (written to a temp file, renamed), with the
+        SHA-256 of its arrays (``digest``), which ``load`` verifies."""
         settings = {"kind": self.kind, "binary": self.binary, "stop_words": self.stop_words,
                     "strip_html": self.strip_html, "class_names": list(self.class_names)}
         arrays = {**self.vocab.to_arrays(), "weight": np.asarray(self.params["weight"]),
                   "bias": np.asarray(self.params["bias"]),
                   "settings": np.asarray(json.dumps(settings))}
         tmp = f"{path}.tmp.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays, digest=np.asarray(named_sha256(sorted(arrays.items()))))
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TextNBModel":
-        with np.load(path) as f:
-            settings = json.loads(str(f["settings"]))
-            vocab = text.Vocabulary.from_arrays(f)
-            params = {"weight": f["weight"], "bias": f["bias"]}
+        """The model ``save`` wrote to ``path``; a file that does not read, or whose arrays do not match their
+        digest (edited, damaged, or saved without one), fails naming ``path``."""
+        try:
+            with np.load(path) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"cannot read the naive Bayes model {str(path)!r} ({type(e).__name__}: {e}); fit and "
+                             "save it again") from None
+        digest = str(arrays.pop("digest", ""))
+        if digest != named_sha256(sorted(arrays.items())):
+            why = "has no digest" if not digest else "does not match its digest (it was changed after it was saved)"
+            raise ValueError(f"the naive Bayes model {str(path)!r} {why}; fit and save it again")
+        settings = json.loads(str(arrays["settings"]))
+        vocab = text.Vocabulary.from_arrays(arrays)
+        params = {"weight": arrays["weight"], "bias": arrays["bias"]}
         return cls(vocab, params, settings["kind"], settings["binary"], settings["stop_words"],
                    settings["strip_html"], tuple(settings["class_names"]))
 
@@ -92,17 +107,8 @@ def fit_text_classifier(texts, labels, *, num_classes: int, class_names=None, ki
     if kind not in KINDS:
         raise ValueError(f"unknown naive Bayes kind {kind!r}; expected one of {KINDS}")
     num_classes = validate.positive_int(num_classes, "num_classes", who)
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(texts):
-        raise ValueError(f"labels must be int[{len(texts)}] (one per text), got shape {labels.shape}")
-    labels = validate.array(labels, "labels", who, ndim=1)
-    validate.integral(labels, "labels", who, what="class labels")
-    labels = labels.astype(np.int64)
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
-        raise ValueError(f"labels must lie in [0, {num_classes}), got range "
-                         f"[{labels.min()}, {labels.max()}] (first outside: text {bad}: {labels[bad]})")
-    labels = labels.astype(np.int32)
+    texts = validate.texts(texts, who)
+    labels = validate.text_labels(labels, len(texts), num_classes, who, class_names)
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(f"{who}: class_names has {len(class_names)} names for num_classes={num_classes}")
     class_names = tuple(class_names or (str(c) for c in range(num_classes)))

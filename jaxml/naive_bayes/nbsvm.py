@@ -38,7 +38,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from jaxml import compile_cache
-from jaxml.naive_bayes import text
+from jaxml.naive_bayes import text, validate
 from jaxml.naive_bayes.classifier import float_dtype
 from jaxml.naive_bayes.counts import check_class_counts, count_tokens
 from jaxml.naive_bayes.model import TextNBModel
@@ -250,9 +250,8 @@ def fit_text_nbsvm(texts, labels, *, num_classes: int, class_names=None, alpha: 
     (same ``encode`` / ``scores`` / ``predict`` / ``save`` as the naive Bayes models). The first call switches on
     the persistent compilation cache (``jaxml.compile_cache``)."""
     compile_cache.enable()
-    labels = np.asarray(labels, np.int32)
-    if labels.ndim != 1 or len(labels) != len(texts):
-        raise ValueError(f"labels must be int[{len(texts)}] (one per text), got shape {labels.shape}")
+    texts = validate.texts(texts, "fit_text_nbsvm")
+    labels = validate.text_labels(labels, len(texts), num_classes, "fit_text_nbsvm", class_names)
     if not 0 <= beta <= 1:
         raise ValueError(f"beta must lie in [0, 1] (0: naive Bayes, 1: the trained weights), got {beta}")
     class_names = tuple(class_names or (str(c) for c in range(num_classes)))

@@ -161,3 +161,49 @@ def positive_scalar_or_array(v, name: str, who: str) -> None:
     a = np.asarray(v, np.float64)
     if not (np.isfinite(a).all() and (a > 0).all()):
         raise ValueError(f"{who}: {name} must be > 0 (additive smoothing), got {v}")
+
+
+def texts(docs, who: str, *, name: str = "texts"):
+    """A sequence of str (a list, tuple, NumPy string array or Arrow array): a bare str or bytes is refused (it
+    would be fitted one character per document), and so is the first entry that is not a str, by index."""
+    if isinstance(docs, (str, bytes)):
+        raise ValueError(f"{who}: {name} is a single {type(docs).__name__}; pass a sequence of documents, "
+                         f"e.g. [{name}]")
+    if type(docs).__module__.startswith("pyarrow"):
+        return docs
+    if isinstance(docs, np.ndarray) and docs.dtype.kind == "U":
+        return docs
+    if not isinstance(docs, (list, tuple, np.ndarray)):
+        docs = list(docs)
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise ValueError(f"{who}: {name}[{i}] is {type(doc).__name__} {doc!r:.40}, not a str; every document "
+                             "must be a string")
+    return docs
+
+
+def text_labels(labels, n: int, num_classes: int, who: str, class_names=None) -> np.ndarray:
+    """int32[n] class indices of ``labels``: whole numbers in [0, C), or strings that are ``class_names``
+    (mapped to their index); anything else names the first bad text."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"{who}: labels must be int[{n}] (one per text), got shape {y.shape}")
+    if y.dtype.kind in "US" or (y.dtype.kind == "O" and any(isinstance(v, str) for v in y)):
+        y = np.array([v.item() if isinstance(v, np.generic) else v for v in y], object)
+        if class_names is None:
+            raise ValueError(f"{who}: labels are strings (text 0: {y[0]!r}); pass class_names=(...) to map them to "
+                             f"0..{num_classes - 1}, or integer labels")
+        index = {str(c): i for i, c in enumerate(class_names)}
+        unknown = [i for i, v in enumerate(y) if not isinstance(v, str) or v not in index]
+        if unknown:
+            raise ValueError(f"{who}: labels[{unknown[0]}] = {y[unknown[0]]!r} is not one of class_names "
+                             f"{tuple(class_names)}")
+        return np.array([index[v] for v in y], np.int32)
+    y = array(y, "labels", who, ndim=1)
+    integral(y, "labels", who, what="class labels")
+    y = y.astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        bad = int(np.flatnonzero((y < 0) | (y >= num_classes))[0])
+        raise ValueError(f"{who}: labels must lie in [0, {num_classes}), got range [{y.min()}, {y.max()}] "
+                         f"(first outside: text {bad}: {y[bad]})")
+    return y.astype(np.int32)

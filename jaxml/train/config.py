@@ -106,6 +106,9 @@ def _profile_steps(config) -> None:
 
 def validate(config, *, num_devices: int = 1) -> None:
     """Raise ConfigError naming the first invalid field."""
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ConfigError(f"config.seed must be a whole number in [0, 2**63), got {seed!r}")
     if config.model.name not in models.REGISTRY:
         raise ConfigError(f"config.model.name: unknown model {config.model.name!r}; known: {sorted(models.REGISTRY)}")
     if config.data.name not in data.BUILDERS:

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from jaxml.data import pipeline
-from jaxml.data.arrays import check_split
+from jaxml.data.arrays import check_model_input, check_split
 from jaxml.train import evaluation, objectives
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, initial_state
@@ -82,9 +82,8 @@ def predict_fn(model, *, batch_size: int = 1000):
     fn = jax.jit(lambda params, model_state, xb: model.apply(params, xb, state=model_state, train=False)[0])
 
     def predict(params, model_state, x) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim == 0 or len(x) == 0:
-            raise ValueError(f"predict: x must hold at least one example along its first axis, got shape {x.shape}")
+        x = check_model_input("predict", x, lambda shape, dtype: jax.eval_shape(
+            fn, params, model_state, jax.ShapeDtypeStruct((1, *shape), dtype)))
         outs = [jax.device_get(fn(params, model_state, b["x"]))
                 for b in pipeline.eval_batches({"x": x}, min(batch_size, len(x)))]
         return jax.tree.map(lambda *a: np.concatenate(a)[:len(x)], *outs)

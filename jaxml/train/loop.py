@@ -25,7 +25,18 @@ import jax
 from jaxml import compile_cache, data, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
-from jaxml.train import drivers, evaluation, objectives, optim, periodic, precision, preemption, prefetch, profiling
+from jaxml.train import (
+    drivers,
+    evaluation,
+    inputs,
+    objectives,
+    optim,
+    periodic,
+    precision,
+    preemption,
+    prefetch,
+    profiling,
+)
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.checkpoint import Checkpointer, non_finite_leaves
 from jaxml.train.metrics_log import read_records
@@ -47,12 +58,15 @@ def train_and_evaluate(config, workdir: str | None = None, *, splits=None,
     compile_cache.enable()
     splits = data.build(config) if splits is None else splits
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
+    inputs.check_splits(config, splits, model)                # targets that do not suit the model and objective too
     num_steps = total_steps(config, splits.train.steps_per_epoch)
     optimizer = make_optimizer(config, num_steps)
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     with open_workdir(config, workdir, allow_config_change) as ckpt:
         state = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
         state, meta, resumed_at = resume(ckpt, driver, state)
+        if ckpt is not None:
+            workdir_lib.record_config(workdir, config)        # an allowed change, once the stored state has restored
         member = periodic.Member(config, workdir, meta=meta)
         with contextlib.closing(member.log):                  # TensorBoard writers stop even when the run fails
             if resumed_at is not None and (resumed_at >= num_steps or member.stopped_early):

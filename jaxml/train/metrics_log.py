@@ -46,7 +46,11 @@ class MetricsLog:
             self.memory.append(record)
         if not self.enabled:
             return record
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{os.path.dirname(self.path)} has gone during the run (its workdir was deleted "
+                                    f"or moved); the record of step {step} cannot be written, stopping") from None
         try:
             os.write(fd, (json.dumps(record) + "\n").encode())
         finally:

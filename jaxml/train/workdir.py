@@ -3,8 +3,12 @@
 ``WorkdirLock``: ``<workdir>/LOCK`` holds the holder's pid, host and start time, created atomically
 (``O_EXCL``); a second run in the same workdir fails naming the holder, and a lock left by a process that no
 longer exists on this host is taken over with a message. ``check_config``: the first run stores its config as
-``<workdir>/config.json``; a later run with a different config is refused with a field-by-field diff unless
-every differing field is named in ``allow`` (e.g. ``optimizer.lr`` to fine-tune). Both act on process 0 only:
+``<workdir>/config.json``; a later run with a different config is refused with a field-by-field diff. Only fields
+that say *how* a run goes on (``RESUMABLE``: optimizer, regularization, train, reports, parallel settings) may
+change, each named in ``allow`` (e.g. ``optimizer.lr`` to fine-tune) — or freely while no checkpoint exists, as
+there is nothing to resume; a change of what is trained (model, data, objective, seed) needs a new workdir.
+``record_config`` stores an allowed change once the stored state has been restored (the checkpointer refuses a
+state whose structure the new config does not build, before anything is written). Both act on process 0 only:
 the processes of a multi-host run share one workdir.
 """
 from __future__ import annotations
@@ -23,6 +27,9 @@ from jaxml.train.config import ConfigError, base_config
 # Fields that never change what a run computes: they may differ between a run and its resumption.
 RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.checkpoint_every_s",
                   "train.keep_checkpoints", "data.data_dir", "train.prefetch", "train.profile_steps")
+# Fields (and prefixes of fields) that say how a run goes on, not what it trains: a resumed run may change them
+# when ``--allow_config_change`` names them (the checkpointer still refuses one that changes the state's structure).
+RESUMABLE = ("optimizer", "regularization", "train", "reports", "parallel", "data.eval_batch_size")
 
 
 class WorkdirBusyError(RuntimeError):
@@ -89,6 +96,22 @@ class WorkdirLock:
         return False
 
 
+def check_output_dir(path: str, names: Sequence[str]) -> None:
+    """Make the folder ``path`` and check that ``names`` can be written in it, before any work: ``path`` not a
+    file, writable, and no name taken by a folder. Fails with ``ValueError`` naming the path."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"--workdir {path!r} exists and is not a directory; give a folder for the outputs")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--workdir {path!r} cannot be made ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--workdir {path!r} is not writable")
+    for name in names:
+        if os.path.isdir(os.path.join(path, name)):
+            raise ValueError(f"{os.path.join(path, name)!r} is a directory; the output file cannot be written there")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -113,25 +136,91 @@ def added_at_default(stored: dict, current: dict) -> set[str]:
     return {k for k, v in new.items() if k not in old and k in defaults and v == defaults[k]}
 
 
-def check_config(workdir: str, config, allow: Sequence[str] = ()) -> None:
-    """Store ``config`` as ``<workdir>/config.json`` on the first run; refuse a resumption whose config differs
-    outside ``RUNTIME_FIELDS`` and ``allow``, listing each field; record the allowed change."""
-    path = os.path.join(workdir, "config.json")
-    current = json.loads(config.to_json_best_effort(sort_keys=True))
-    if os.path.exists(path):
+def _checkpoint_steps(workdir: str) -> list[str]:
+    """The step directories in ``<workdir>/checkpoints``; a ``checkpoints`` that is not a directory is refused."""
+    path = os.path.join(workdir, "checkpoints")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{path} exists and is not a directory: this run keeps its checkpoints there; move it away "
+                          "or use another --workdir")
+    return sorted(n for n in os.listdir(path) if n.isdigit()) if os.path.isdir(path) else []
+
+
+def _read_stored(path: str) -> dict:
+    try:
         with open(path) as f:
             stored = json.load(f)
-        added = added_at_default(stored, current)
-        diff = {k: v for k, v in config_diff(stored, current).items() if k not in RUNTIME_FIELDS and k not in added}
-        refused = {k: v for k, v in diff.items() if k not in allow}
-        if refused:
-            lines = "; ".join(f"config.{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
-            raise ConfigError(f"{workdir} holds a run with another config ({lines}). Use a new --workdir, or "
-                              f"allow the change with --allow_config_change={','.join(refused)}")
-        if not diff:
-            return
-    if jax.process_index() == 0:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(current, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not a readable JSON config ({type(e).__name__}: {e}): it records the config "
+                          "of the run in this workdir; restore it (or rewrite it as that run's config) to resume, "
+                          "or use a new --workdir") from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{path} does not hold a config (a JSON object); restore it or use a new --workdir")
+    return stored
+
+
+def _has_records(workdir: str) -> bool:
+    path = os.path.join(workdir, "metrics.jsonl")
+    return os.path.exists(path) and os.path.getsize(path) > 0
+
+
+def resumable(field: str) -> bool:
+    """True when ``field`` (e.g. ``optimizer.lr``) may change between a run and its resumption."""
+    return field in RUNTIME_FIELDS or any(field == p or field.startswith(p + ".") for p in RESUMABLE)
+
+
+def check_config(workdir: str, config, allow: Sequence[str] = ()) -> None:
+    """Refuse a run whose config cannot continue the run stored in ``workdir``, before anything is written: a
+    differing field outside ``RESUMABLE`` (a new --workdir is needed), or a resumable one not in ``allow`` while
+    a checkpoint exists; a corrupt ``config.json``, or checkpoints without one, are refused naming the file.
+    The first run's config is stored at once; an allowed change is stored by ``record_config``."""
+    path = os.path.join(workdir, "config.json")
+    steps = _checkpoint_steps(workdir)
+    current = json.loads(config.to_json_best_effort(sort_keys=True))
+    if not os.path.lexists(path):
+        if steps:
+            raise ConfigError(f"{workdir} holds checkpoints (steps {', '.join(steps)}) but no config.json: the "
+                              f"config that wrote them is unknown, so this run cannot be checked against it; restore "
+                              f"{path}, or use a new --workdir")
+        record_config(workdir, config)
+        return
+    stored = _read_stored(path)
+    added = added_at_default(stored, current)
+    diff = {k: v for k, v in config_diff(stored, current).items() if k not in RUNTIME_FIELDS and k not in added}
+    fixed = {k: v for k, v in diff.items() if not resumable(k)}
+    if diff and not steps and not _has_records(workdir):
+        print(f"jaxml: {workdir} holds no checkpoint and no metric record: starting afresh with the changed config "
+              f"({', '.join(diff)})", file=sys.stderr)
+        record_config(workdir, config)
+        return
+    if fixed:
+        lines = "; ".join(f"config.{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+        raise ConfigError(f"{workdir} holds a run of another config ({lines}): a run cannot continue with another "
+                          "model, data, objective or seed; use a new --workdir for this config")
+    refused = {k: v for k, v in diff.items() if k not in allow}
+    if refused and steps:
+        lines = "; ".join(f"config.{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
+        raise ConfigError(f"{workdir} holds a run with another config ({lines}). To resume that run with the "
+                          f"change, pass --allow_config_change={','.join(refused)}; or use a new --workdir")
+    if refused:
+        print(f"jaxml: {workdir} has no checkpoint, so nothing to resume: starting again with the changed config "
+              f"({', '.join(refused)})", file=sys.stderr)
+        record_config(workdir, config)
+
+
+def record_config(workdir: str, config) -> None:
+    """Store ``config`` as ``<workdir>/config.json`` (atomically, process 0) unless it is stored already."""
+    path = os.path.join(workdir, "config.json")
+    current = json.loads(config.to_json_best_effort(sort_keys=True))
+    if jax.process_index() != 0:
+        return
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                if json.load(f) == current:
+                    return
+        except ValueError:
+            pass
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(current, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)

@@ -3,12 +3,14 @@
 ``run(config, workdir)`` prints the corpus sizes, a classification report and ``accuracy: 0.xxxx``, and
 writes to ``workdir``: ``metrics.jsonl`` (one record ``{"step": 0, "split": "test"|"eval", "accuracy",
 "num_train", "num_eval", "vocab_size", "fit_s", "predict_s"}``), ``confusion_matrix.png`` (+ ``.csv``) and
-the fitted model ``model.npz`` with the config it was fitted with, ``model_config.json``.
-``run(config, workdir, text="...")`` classifies one text with that cached model, fitting it first when the
-cache is missing or was fitted with another config.
+the fitted model ``model.npz`` with the config it was fitted with, ``model_config.json``, and the SHA-256 of
+its training CSV (``model_config.json.data_sha256``). ``run(config, workdir, text="...")`` classifies one text
+with that cached model, fitting it first when the cache is missing, damaged, or was fitted with another config
+or other training data.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -125,15 +127,47 @@ def classify_text(model: TextNBModel, text: str) -> str:
     return "\n".join(lines)
 
 
+def data_sha256(c) -> str | None:
+    """SHA-256 of the training CSV the config fits on (None when it is not there, or the source is tfds)."""
+    if c.data.source != "csv":
+        return None
+    try:
+        path = imdb.csv_path("train", c.data.data_dir)
+    except FileNotFoundError:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _cached_model(c, model_path: str, config_path: str) -> TextNBModel | None:
-    """The model in the workdir if it was fitted with exactly this config, else None."""
+    """The model in the workdir if it was fitted with exactly this config on the same training data (when that
+    data is at hand to compare), else None; a damaged or edited model.npz is named and fitted again."""
     if not (os.path.exists(model_path) and os.path.exists(config_path)):
         return None
     with open(config_path, encoding="utf-8") as f:
-        if f.read() == c.to_json(sort_keys=True):
-            return TextNBModel.load(model_path)
-    print("note: the cached model was fitted with another config; fitting again", file=sys.stderr)
-    return None
+        if f.read() != c.to_json(sort_keys=True):
+            print("note: the cached model was fitted with another config; fitting again", file=sys.stderr)
+            return None
+    digest, stored = data_sha256(c), _read(config_path + ".data_sha256")
+    if digest is not None and digest != stored:
+        print("note: the training data changed since the cached model was fitted; fitting again", file=sys.stderr)
+        return None
+    try:
+        return TextNBModel.load(model_path)
+    except ValueError as e:
+        print(f"note: {e}; fitting again", file=sys.stderr)
+        return None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def run(c, workdir: str, *, text: str | None = None) -> dict:
@@ -182,6 +216,8 @@ def run(c, workdir: str, *, text: str | None = None) -> dict:
         model.save(model_path)
         with open(config_path, "w", encoding="utf-8") as f:
             f.write(c.to_json(sort_keys=True))
+        with open(config_path + ".data_sha256", "w", encoding="utf-8") as f:
+            f.write(data_sha256(c) or "")
         cm = metrics.confusion_matrix(y_true, y_pred, len(model.class_names))
         save_confusion_matrix(cm, model.class_names, os.path.join(workdir, "confusion_matrix.png"),
                               f"IMDB {split}: accuracy {accuracy:.4f}")
