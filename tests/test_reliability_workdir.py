@@ -48,7 +48,7 @@ def snapshot(root) -> dict:
 def finished(tmp_path_factory):
     """A finished 20-step run (checkpoints 10 and 20) and its final test record; tests copy it."""
     root = tmp_path_factory.mktemp("finished") / "run"
-    final = train_and_evaluate(blobs_config(), str(root))
+    final = train_and_evaluate(blobs_config(), str(root)).final
     return root, final
 
 
@@ -99,8 +99,8 @@ def test_a_resumable_field_is_advised_and_then_resumes(workdir, finished):
     longer = blobs_config(num_steps=30)
     with pytest.raises(config_lib.ConfigError, match=r"--allow_config_change=train.num_steps; or use a new"):
         train_and_evaluate(longer, str(workdir))
-    final = train_and_evaluate(longer, str(workdir), allow_config_change=("train.num_steps",))
-    reference = train_and_evaluate(blobs_config(num_steps=30), None)
+    final = train_and_evaluate(longer, str(workdir), allow_config_change=("train.num_steps",)).final
+    reference = train_and_evaluate(blobs_config(num_steps=30), None).final
     assert final["test"]["params_sha256"] == reference["test"]["params_sha256"]
     with open(workdir / "config.json") as f:
         assert json.load(f)["train"]["num_steps"] == 30
@@ -170,8 +170,8 @@ def test_after_a_nan_stop_without_a_checkpoint_a_lower_lr_is_accepted(tmp_path):
     broken.optimizer.lr = float("inf")
     with pytest.raises(FloatingPointError, match="No checkpoint has been written"):
         train_and_evaluate(broken, str(tmp_path))
-    final = train_and_evaluate(blobs_config(checkpoint_every=0), str(tmp_path))
-    assert final["test"]["params_sha256"] == train_and_evaluate(blobs_config(), None)["test"]["params_sha256"]
+    final = train_and_evaluate(blobs_config(checkpoint_every=0), str(tmp_path)).final
+    assert final["test"]["params_sha256"] == train_and_evaluate(blobs_config(), None).final["test"]["params_sha256"]
 
 
 def test_a_file_named_checkpoints_is_refused_at_the_door(tmp_path):
@@ -195,11 +195,11 @@ def _drop_digest(step_dir):
 
 def test_a_checkpoint_without_its_digest_is_damaged_not_trusted(workdir, capsys):
     _drop_digest(str(workdir / "checkpoints" / "20"))
-    final = train_and_evaluate(blobs_config(num_steps=30), str(workdir), allow_config_change=("train.num_steps",))
+    final = train_and_evaluate(blobs_config(num_steps=30), str(workdir), allow_config_change=("train.num_steps",)).final
     assert "checkpoint step 20" in capsys.readouterr().err
     assert os.path.isdir(str(workdir) + "-damaged") is False
     assert os.path.isdir(workdir / "checkpoints-damaged" / "20")
-    reference = train_and_evaluate(blobs_config(num_steps=30), None)
+    reference = train_and_evaluate(blobs_config(num_steps=30), None).final
     assert final["test"]["params_sha256"] == reference["test"]["params_sha256"]
 
 

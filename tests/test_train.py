@@ -116,7 +116,7 @@ def test_params_sha256_is_order_and_value_sensitive():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("model.name", "transformer", "config.model.name: unknown model"),
+    ("model.name", "no_such_model", "config.model.name: unknown model"),
     ("optimizer.name", "lion9", "config.optimizer.name: unknown optimizer"),
     ("optimizer.lr", -0.1, "config.optimizer.lr must be > 0"),
     ("data.batch_size", 0, "config.data.batch_size must be > 0"),
