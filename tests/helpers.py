@@ -13,9 +13,10 @@ def blobs(n: int, d: int, k: int, seed: int = 0, *, std: float = 1.0, box=(-10.0
 
 
 def blobs_config(*, model: dict | None = None, data: dict | None = None, optimizer: dict | None = None,
-                 **train):
+                 parallel: dict | None = None, precision: dict | None = None, **train):
     """A small MLP (one hidden layer of 16) on the ``blobs`` dataset, batches of 32, no progress bar; the
-    ``model`` / ``data`` / ``optimizer`` fields given replace these, ``train`` the ``config.train`` ones."""
+    ``model`` / ``data`` / ``optimizer`` / ``parallel`` / ``precision`` fields given replace these, ``train`` the
+    ``config.train`` ones."""
     c = config_lib.base_config()
     c.model.name, c.model.widths = "mlp", (16,)
     c.data.name, c.data.batch_size = "blobs", 32
@@ -23,6 +24,8 @@ def blobs_config(*, model: dict | None = None, data: dict | None = None, optimiz
     c.model.update(model or {})
     c.data.update(data or {})
     c.optimizer.update(optimizer or {})
+    c.parallel.update(parallel or {})
+    c.precision.update(precision or {})
     c.train.update(train)
     return c
 

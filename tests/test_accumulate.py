@@ -15,6 +15,7 @@ from jaxml.train import config as config_lib
 from jaxml.train import step as step_lib
 from jaxml.train import workdir as workdir_lib
 from jaxml.train.state import TrainState
+from tests import helpers
 from tests.restore import final_params
 
 DRIVERS = {"none": drivers.SingleDevice, "shard_map": drivers.ShardMapDriver, "pmap": drivers.PmapDriver}
@@ -100,14 +101,9 @@ def test_batch_norm_normalises_each_microbatch_with_its_own_statistics():
 
 
 def blobs_config(backend, k):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths, c.model.dropout = "mlp", (32, 16), 0.2
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", 64, 64
-    c.optimizer.lr = 0.01
-    c.train.num_steps, c.train.log_every, c.train.progress_bar = 12, 6, False
-    c.train.accum_steps = k
-    c.parallel.backend = backend
-    return c
+    return helpers.blobs_config(model={"widths": (32, 16), "dropout": 0.2},
+                                data={"batch_size": 64, "eval_batch_size": 64}, optimizer={"lr": 0.01},
+                                parallel={"backend": backend}, num_steps=12, log_every=6, accum_steps=k)
 
 
 def test_accum_steps_run_equals_one_batch_run(tmp_path):

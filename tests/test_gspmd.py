@@ -10,21 +10,17 @@ from jaxml import data
 from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 from jaxml.train import gspmd, loop, train_and_evaluate
+from tests import helpers
 from tests.restore import final_params
 
 MESHES = {"fsdp4": {"data": 1, "fsdp": 4}, "data2_fsdp2": {"data": 2, "fsdp": 2}, "data4": {"data": 4, "fsdp": 1}}
 
 
 def blobs_config(backend="none", mesh=None):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths, c.model.dropout = "mlp", (64, 32), 0.2
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", 64, 64
-    c.optimizer.lr = 0.01
-    c.train.num_steps, c.train.log_every, c.train.progress_bar = 24, 12, False
-    c.parallel.backend = backend
-    if mesh is not None:
-        c.parallel.mesh = dict(mesh)
-    return c
+    parallel = {"backend": backend} if mesh is None else {"backend": backend, "mesh": dict(mesh)}
+    return helpers.blobs_config(model={"widths": (64, 32), "dropout": 0.2},
+                                data={"batch_size": 64, "eval_batch_size": 64}, optimizer={"lr": 0.01},
+                                parallel=parallel, num_steps=24, log_every=12)
 
 
 def test_fsdp_spec_shards_the_largest_divisible_dimension():

@@ -12,6 +12,7 @@ from jaxml.train import config as config_lib
 from jaxml.train import loop, objectives, precision, train_and_evaluate
 from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState
+from tests import helpers
 
 CNN = ("conv:8:3", "act", "maxpool:2", "bn", "flatten", "dense:16", "act")
 
@@ -105,14 +106,9 @@ def test_loss_scale_of_one_applies_a_non_finite_step():
 
 
 def blobs_config(dtype="float32", **precision_fields):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths = "mlp", (32, 16)
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", 64, 64
-    c.optimizer.lr = 0.05
-    c.train.num_steps, c.train.log_every, c.train.progress_bar = 16, 2, False
-    c.precision.compute_dtype = dtype
-    c.precision.update(precision_fields)
-    return c
+    return helpers.blobs_config(model={"widths": (32, 16)}, data={"batch_size": 64, "eval_batch_size": 64},
+                                optimizer={"lr": 0.05}, precision={"compute_dtype": dtype, **precision_fields},
+                                num_steps=16, log_every=2)
 
 
 def test_float16_run_skips_overflow_steps_silently_and_resumes_its_scale(tmp_path):

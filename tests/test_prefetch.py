@@ -11,6 +11,7 @@ from jaxml.train import train_and_evaluate
 from jaxml.train.metrics_log import read_records
 from jaxml.train.prefetch import Prefetcher
 from jaxml.train.profiling import TIMING_FIELDS
+from tests import helpers
 
 
 def prefetch_threads():
@@ -68,15 +69,10 @@ def test_out_of_order_request_is_an_error():
 
 
 def blobs_config(prefetch, backend="none"):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths, c.model.dropout = "mlp", (32, 16), 0.2
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", 64, 64
-    c.train.num_steps, c.train.log_every, c.train.progress_bar = 24, 4, False
-    c.train.eval_every, c.train.checkpoint_every = 8, 8
-    c.train.prefetch = prefetch
-    c.parallel.backend = backend
-    c.data.augment_shift = 0
-    return c
+    return helpers.blobs_config(model={"widths": (32, 16), "dropout": 0.2},
+                                data={"batch_size": 64, "eval_batch_size": 64, "augment_shift": 0},
+                                parallel={"backend": backend}, num_steps=24, log_every=4, eval_every=8,
+                                checkpoint_every=8, prefetch=prefetch)
 
 
 def records(workdir):

@@ -11,17 +11,14 @@ from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 from jaxml.train import profiling, train_and_evaluate
 from jaxml.train.metrics_log import read_records
+from tests import helpers
 
 WIDTHS, FEATURES, CLASSES, BATCH = (64, 32), 8, 4, 64
 
 
 def blobs_config(backend="none", **train):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths = "mlp", WIDTHS
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", BATCH, 64
-    c.train.update({"num_steps": 6, "log_every": 3, "progress_bar": False, **train})
-    c.parallel.backend = backend
-    return c
+    return helpers.blobs_config(model={"widths": WIDTHS}, data={"batch_size": BATCH, "eval_batch_size": 64},
+                                parallel={"backend": backend}, **{"num_steps": 6, "log_every": 3, **train})
 
 
 def train_records(workdir):

@@ -19,17 +19,15 @@ from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import checkpoint as ckpt_lib
 from jaxml.train import config as config_lib
 from jaxml.train import train_and_evaluate
+from tests import helpers
 
 
 def blobs_config(**train):
-    c = config_lib.base_config()
-    c.model.name, c.model.widths = "mlp", (8,)
-    c.data.name, c.data.batch_size, c.data.eval_batch_size = "blobs", 32, 128
-    c.data.train_size, c.data.test_size = 256, 128
-    c.optimizer.name, c.optimizer.lr = "sgd", 0.1
-    c.train.update(dict(num_steps=20, log_every=10, checkpoint_every=10, keep_checkpoints=3, progress_bar=False))
-    c.train.update(train)
-    return c
+    return helpers.blobs_config(model={"widths": (8,)},
+                                data={"batch_size": 32, "eval_batch_size": 128, "train_size": 256, "test_size": 128},
+                                optimizer={"name": "sgd", "lr": 0.1},
+                                **{"num_steps": 20, "log_every": 10, "checkpoint_every": 10, "keep_checkpoints": 3,
+                                   **train})
 
 
 def snapshot(root) -> dict:
