@@ -246,6 +246,47 @@ def test_dead_peer_is_one_line_naming_it(tmp_path):
         _kill_all(proc, pids)
 
 
+# A worker that needs no JAX: argv[1] a flag file, argv[2 + i] what process i does — "leave": create the flag and
+# exit 0 at once; "hang": sleep; else wait for the flag, 1 s more, then abort / exit 3 ("fail") / exit 0.
+PEER = ("import os, sys, time; flag, act = sys.argv[1], sys.argv[2 + int(os.environ['JAX_PROCESS_ID'])]\n"
+        "if act == 'leave': open(flag, 'w').close(); sys.exit(0)\n"
+        "if act == 'hang': time.sleep(300)\n"
+        "while not os.path.exists(flag): time.sleep(0.01)\n"
+        "time.sleep(1); os.abort() if act == 'abort' else sys.exit(3 if act == 'fail' else 0)")
+LEFT_EARLY = ("process 1 exited with 0 while 1 other was still running (a peer that leaves early, e.g. before a "
+              "collective, leaves the others to hang or abort)")
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_leaving_early_is_named_and_the_others_stopped(tmp_path):
+    """Poor case of issue #32: a worker that exited 0 before the others left them to abort (SIGABRT, blamed on
+    "another task") or hang; the launcher waited. Now it names the one that left, stops the rest after --grace_s
+    and exits 1."""
+    args = ["--grace_s=1", "--timeout_s=60", "--", sys.executable, "-c", PEER, str(tmp_path / "flag"), "hang", "leave"]
+    proc, pids, err = _start_launcher(args, tmp_path)
+    try:
+        assert proc.wait(timeout=100) == 1, err.read_text()
+        assert err.read_text().strip().splitlines()[-1] == (
+            f"local_cluster: {LEFT_EARLY}; SIGKILLed the 1 still running after --grace_s=1 s")
+        assert not any(_alive(p) for p in pids)
+    finally:
+        _kill_all(proc, pids)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("act, code, line", [
+    ("abort", 128 + signal.SIGABRT, f"{LEFT_EARLY}; then process 0 was killed by SIGABRT"),
+    ("fail", 3, "process 0 exited with 3"),     # its own error (JAX peers leave together): not blamed on process 1
+    ("late", 0, None),                          # peers ending a moment apart, within the grace: a success
+])
+def test_after_a_peer_left_early_only_a_signal_death_is_blamed_on_it(tmp_path, capsys, act, code, line):
+    procs = local_cluster.start([sys.executable, "-c", PEER, str(tmp_path / "flag"), act, "leave"], 2, 1,
+                                stdout=open(tmp_path / "out.txt", "w"))
+    assert local_cluster.wait(procs, timeout=60, grace_s=30) == code, (tmp_path / "out.txt").read_text()
+    reported = capsys.readouterr().err.strip()
+    assert reported == ("" if line is None else f"local_cluster: {line}")
+
+
 @slow
 @pytest.mark.timeout(300)
 def test_two_process_kmeans_equals_single_process(tmp_path):

@@ -245,3 +245,23 @@ def test_a_full_disk_is_one_line_naming_the_directory(tmp_path, monkeypatch):
         ckpt.save(3, {"w": jnp.arange(3.0)}, {})
     assert e.value.errno == errno.ENOSPC and "\n" not in str(e.value)
     assert "No space left on device" in (tmp_path / "errors.log").read_text()
+
+
+# --------------------------------------------------------------------------- records after a resume
+
+
+def test_the_first_train_record_after_an_off_boundary_resume_says_its_window(tmp_path):
+    """Poor case: resumed at step 13 with log_every=10, the record at step 20 averaged steps 14-20 only and said
+    nothing. Each train record now carries ``steps_in_window``, and the record's loss is the mean of exactly
+    those steps' losses (an uninterrupted run logging every step gives them)."""
+    train_and_evaluate(blobs_config(num_steps=13), str(tmp_path))                     # checkpoints at 10 and 13
+    resumed = train_and_evaluate(blobs_config(num_steps=30), str(tmp_path), allow_config_change=("train.num_steps",))
+    train = {r["step"]: r for r in resumed.history if r["split"] == "train" and "loss" in r}
+    assert {s: r["steps_in_window"] for s, r in train.items()} == {10: 10, 13: 3, 20: 7, 30: 10}
+    every_step = [r for r in train_and_evaluate(blobs_config(num_steps=30, log_every=1), None).history
+                  if r["split"] == "train" and "loss" in r]
+    assert [r["steps_in_window"] for r in every_step] == [1] * 30
+    per_step = {r["step"]: r["loss"] for r in every_step}
+    for step, rec in train.items():
+        window = range(step - rec["steps_in_window"] + 1, step + 1)
+        assert rec["loss"] == pytest.approx(np.mean([per_step[s] for s in window]), rel=1e-5)

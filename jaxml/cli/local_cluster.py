@@ -9,6 +9,8 @@ Output lines are prefixed with the process index. The launcher never leaves a wo
 
 - a process that fails ends the others (SIGKILL: after ``jax.distributed.initialize`` JAX's preemption notifier
   takes SIGTERM), and one line names it and how it ended; the exit code is its code (128 + N for a signal N);
+- a process that exits 0 while others still run (it left early, e.g. before a collective, so they hang or
+  abort) is named in one line; the others are SIGKILLed if still running ``--grace_s`` later, exit code 1;
 - ``--timeout_s`` (default 6 h; 0 = none) kills them all and exits 124;
 - SIGTERM, SIGINT or SIGHUP to the launcher is forwarded to the workers: a training run (``launch/train.py``)
   agrees on a stop step, saves a checkpoint there and exits 75. Workers still running ``--grace_s`` later are
@@ -189,12 +191,22 @@ def _first_failure(procs, codes):
     return failed[0] if failed else None
 
 
+def _left_early(proc: Worker, others: int) -> str:
+    """The start of the report on a process that exited 0 while ``others`` still ran."""
+    return (f"process {proc.index} exited with 0 while {others} other{'s were' if others != 1 else ' was'} still "
+            "running (a peer that leaves early, e.g. before a collective, leaves the others to hang or abort)")
+
+
 def wait(procs: list[Worker], timeout: float = DEFAULT_TIMEOUT_S, *, grace_s: float = 10.0) -> int:
     """Wait for all; on the first failure, the timeout (seconds, 0 = none) or a forwarded signal, stop the rest.
-    Returns the exit status (see the module docstring) after one line saying why it stopped early."""
+    A process exiting 0 while others run gives them ``grace_s`` to end alike (JAX workers leave together through
+    the shutdown barrier, a moment apart), then SIGKILLs them; one of them killed by a signal meanwhile (the
+    runtime's abort) is reported after the peer that left early. Returns the exit status (see the module
+    docstring) after one line saying why it stopped early."""
     deadline = time.monotonic() + timeout if timeout else None
     received: list[int] = []
     kill_at = None
+    left = None     # (the first process that exited 0 while others ran, when it was seen, how many others ran)
 
     def on_signal(signum, frame):
         received.append(signum)
@@ -225,17 +237,28 @@ def wait(procs: list[Worker], timeout: float = DEFAULT_TIMEOUT_S, *, grace_s: fl
                         + (f", SIGKILLed the {alive} still running" if alive else "") + "; none is left")
                 return 128 + received[0]
             codes = [p.poll() for p in procs]
+            if left is None and 0 in codes and None in codes:
+                left = (procs[codes.index(0)], time.monotonic(), sum(c is None for c in codes))
             if not received and (failure := _first_failure(procs, codes)) is not None:
                 p, code = failure
                 others = sum(c is None for c in codes)
                 kill_all(procs)
                 _join_relays(procs)
-                _report(f"process {p.index} {describe_exit(code)}"
+                blame = left is not None and code < 0      # the runtime's abort after its peer left, not an error
+                _report((f"{_left_early(left[0], left[2])}; then " if blame else "")
+                        + f"process {p.index} {describe_exit(code)}"
                         + (f" ({p.filter.reason})" if p.filter.reason else "")
                         + (f"; SIGKILLed the other {others}" if others else "")
                         + (f"; hid {p.filter.hidden} lines of native stack (--verbose shows them)"
                            if p.filter.hidden > 0 and p.relay is not None else ""))
                 return exit_status(code)
+            if not received and left is not None and time.monotonic() >= left[1] + grace_s:
+                alive = sum(c is None for c in codes)
+                kill_all(procs)
+                _join_relays(procs)
+                _report(f"{_left_early(left[0], left[2])}; SIGKILLed the {alive} still running after --grace_s="
+                        f"{grace_s:g} s")
+                return 1
             if not received and deadline is not None and time.monotonic() > deadline:
                 alive = sum(c is None for c in codes)
                 kill_all(procs)

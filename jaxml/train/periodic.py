@@ -81,7 +81,12 @@ def stop_nonfinite(step: int, members: list[Member], means: list[dict]) -> None:
 
 class TrainLogger:
     """Every ``log_every`` steps (and at the last): one ``train`` record per running member with the means
-    since the last record, the epoch and examples/s; a non-finite objective stops that member instead."""
+    since the last record, the epoch and examples/s; a non-finite objective stops that member instead.
+
+    ``steps_in_window`` is the number of steps those means cover: ``log_every``, except for the last record of a
+    run that ends off a boundary and for the first record after resuming at a step ``s`` that is not a multiple
+    of ``log_every`` (the steps from ``s`` to the next boundary: the steps before ``s`` ran in the earlier
+    process, whose sums were not saved)."""
 
     def __init__(self, steps_per_epoch: int, *, utilisation=None, start: int = 0):
         self.steps_per_epoch, self.t0 = steps_per_epoch, time.time()
@@ -90,7 +95,8 @@ class TrainLogger:
     def __call__(self, step: int, members: list[Member], host_sums: dict, n_members: int | None) -> list[dict]:
         counts = np.atleast_1d(np.asarray(host_sums["n"], np.float64))
         elapsed, self.t0 = max(time.time() - self.t0, 1e-9), time.time()
-        timing = {} if self.utilisation is None else self.utilisation.fields(step - self.last_step, elapsed)
+        window = step - self.last_step
+        timing = {} if self.utilisation is None else self.utilisation.fields(window, elapsed)
         self.last_step = step
         means = evaluation.member_means(host_sums, n_members)
         stop_nonfinite(step, members, means)
@@ -99,6 +105,7 @@ class TrainLogger:
             if member.running:
                 rec["objective"] = rec.pop("objective")
                 rec["epoch"] = step / self.steps_per_epoch
+                rec["steps_in_window"] = window
                 rec["examples_per_s"] = counts[i] / elapsed
                 rec.update(timing)
                 records.append(member.log.write(step, "train", rec))
