@@ -18,10 +18,11 @@ REPORT_DIGIT_CNN = ("conv:32:3", "act", "conv:64:3", "act", "bn", "dropout:0.25"
 
 def make(*, input_shape: Sequence[int], layers: Sequence[str] = REPORT_DIGIT_CNN, num_outputs: int = 10,
          heads: dict[str, int] | None = None, activation: str = "relu", initializer: str = "glorot_uniform",
-         conv_impl: str = "auto", conv_padding: str = "SAME", bn_momentum: float = 0.99) -> Model:
-    """A CNN Model (see models/base.py for the contract)."""
+         conv_impl: str = "auto", conv_padding: str = "SAME", bn_momentum: float = 0.99,
+         remat: bool = False) -> Model:
+    """A CNN Model (see models/base.py for the contract); ``remat``: see models/sequential.py."""
     if len(tuple(input_shape)) != 3:
         raise ValueError(f"cnn input_shape must be (height, width, channels), got {tuple(input_shape)}")
     return sequential.build("cnn", tuple(layers), input_shape, heads or {"out": num_outputs},
                             activation=activation, initializer=initializer, conv_impl=conv_impl,
-                            conv_padding=conv_padding, bn_momentum=bn_momentum)
+                            conv_padding=conv_padding, bn_momentum=bn_momentum, remat=remat)

@@ -28,10 +28,10 @@ def spec_from_widths(widths: Sequence[int], *, batch_norm: bool = False, dropout
 def make(*, input_shape: Sequence[int], widths: Sequence[int] = (), num_outputs: int = 10,
          heads: dict[str, int] | None = None, activation: str = "relu", initializer: str = "glorot_uniform",
          batch_norm: bool = False, dropout: float = 0.0, layers: Sequence[str] | None = None,
-         bn_momentum: float = 0.99) -> Model:
-    """An MLP Model (see models/base.py for the contract)."""
+         bn_momentum: float = 0.99, remat: bool = False) -> Model:
+    """An MLP Model (see models/base.py for the contract); ``remat``: see models/sequential.py."""
     spec = tuple(layers) if layers else spec_from_widths(widths, batch_norm=batch_norm, dropout=dropout)
     if spec[0] != "flatten":
         spec = ("flatten",) + spec
     return sequential.build("mlp", spec, input_shape, heads or {"out": num_outputs}, activation=activation,
-                            initializer=initializer, bn_momentum=bn_momentum)
+                            initializer=initializer, bn_momentum=bn_momentum, remat=remat)

@@ -11,6 +11,8 @@ ResNet-18 is stages (2, 2, 2, 2), widths (64, 128, 256, 512), stem "imagenet"; R
 widths (16, 32, 64), stem "cifar". Params are named ``stem``, ``s{i}b{j}`` ({conv1, bn1, conv2, bn2[, proj,
 proj_bn]}) and ``head``; every BN has running statistics in the model state (averaged over ``axis_name``
 devices in training, so N devices train as one). Convolutions: He-normal kernels, nn/layers.conv2d.
+``remat=True`` runs each block under ``jax.checkpoint`` (the backward pass keeps block inputs only and recomputes
+the rest; same gradients).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ STEMS = ("cifar", "imagenet")
 
 def make(*, input_shape: Sequence[int], stages: Sequence[int] = (3, 3, 3), widths: Sequence[int] = (16, 32, 64),
          stem: str = "cifar", num_outputs: int = 10, bn_momentum: float = 0.9, bn_eps: float = 1e-5,
-         conv_impl: str = "auto") -> Model:
+         conv_impl: str = "auto", remat: bool = False) -> Model:
     """A ResNet Model (see models/base.py for the contract); defaults: ResNet-20."""
     input_shape = tuple(int(s) for s in input_shape)
     stages, widths = tuple(int(s) for s in stages), tuple(int(w) for w in widths)
@@ -91,15 +93,18 @@ def make(*, input_shape: Sequence[int], stages: Sequence[int] = (3, 3, 3), width
         new_state["stem"] = out
         if stem == "imagenet":
             h = layers.max_pool(h, 3, 2, "SAME")
-        for name, _, _, stride in blocks:
-            p, st, out = params[name], state[name], {}
+        def block(p, st, h, stride):
+            out = {}
             b, out["bn1"] = conv_bn(p, st, "conv1", "bn1", h, stride)
             b, out["bn2"] = conv_bn(p, st, "conv2", "bn2", jax.nn.relu(b), 1)
             shortcut = h
             if "proj" in p:
                 shortcut, out["proj_bn"] = conv_bn(p, st, "proj", "proj_bn", h, stride)
-            h = jax.nn.relu(b + shortcut)
-            new_state[name] = out
+            return jax.nn.relu(b + shortcut), out
+
+        run_block = jax.checkpoint(block, static_argnums=(3,)) if remat else block
+        for name, _, _, stride in blocks:
+            h, new_state[name] = run_block(params[name], state[name], h, stride)
         return layers.dense(params["head"], residual.global_avg_pool(h)), new_state
 
     return Model(name="resnet", init=init, init_state=init_state, apply=apply)

@@ -11,6 +11,10 @@ A spec is a sequence of tokens, applied in order to x f32[batch, ...]:
     "act"              the model's activation (config ``activation``)
     "relu", "tanh", "sigmoid", "linear", "elu", "gelu"    a fixed activation
 
+Remat (``remat=True``): the trunk runs as blocks — a weighted layer (dense, conv) and the layers after it up to
+the next one — each under ``jax.checkpoint``, so the backward pass keeps only each block's input and recomputes
+its inside (pre-activations, batch-norm intermediates, dropout masks). Gradients are unchanged.
+
 Heads: ``heads={"name": n_outputs, ...}`` adds a dense layer per head on the trunk's output; with one
 head named "out" the model returns an array, otherwise a dict of arrays keyed by head name.
 Example — the report's digit CNN:
@@ -162,9 +166,11 @@ def split_dropout(spec: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ..
 
 def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dict[str, int], *,
           activation: str = "relu", initializer: str = "glorot_uniform", bn_momentum: float = 0.99,
-          conv_impl: str = "auto", conv_padding: str = "SAME") -> Model:
+          conv_impl: str = "auto", conv_padding: str = "SAME", remat: bool = False) -> Model:
     """Build a Model from a spec. ``input_shape`` excludes the batch axis, e.g. (28, 28, 1) or (784,)."""
     parsed = [parse_token(t) for t in spec]
+    if not isinstance(remat, bool):
+        raise ValueError(f"model {name}: remat must be True or False, got {remat!r}")
     settings = Settings(name, activations.get(activation), initializer, bn_momentum, conv_impl, conv_padding)
     if not heads or any(int(v) <= 0 for v in heads.values()):
         raise ValueError(f"heads must map names to positive output sizes, got {dict(heads)}")
@@ -195,6 +201,28 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         return {lname: LAYERS[kind].state(args) for kind, lname, args in plan if LAYERS[kind].state is not None}
 
     n_dropout = sum(kind == "dropout" for kind, _, _ in plan)
+    # Remat blocks: [start, stop) ranges of plan, a new block at every weighted layer.
+    starts = [0] + [i for i, (kind, _, _) in enumerate(plan) if i and kind in ("dense", "conv")]
+    blocks = list(zip(starts, starts[1:] + [len(plan)])) if remat else [(0, len(plan))]
+
+    def run(x, call, start, stop, dropout_rates, d):
+        """Layers start .. stop - 1 of plan on x; ``d``: dropout layers before ``start``."""
+        for i in range(start, stop):
+            kind, lname, args = plan[i]
+            if kind == "dropout":
+                call.rate = args[0] if dropout_rates is None else dropout_rates[d]
+                d += 1
+            call.index = i
+            x = LAYERS[kind].apply(x, lname, args, settings, call)
+        return x
+
+    def run_remat(x, call, start, stop, dropout_rates, d):
+        def block(x):
+            inner = dataclasses.replace(call, new_state={})
+            return run(x, inner, start, stop, dropout_rates, d), inner.new_state
+        x, new_state = jax.checkpoint(block)(x)
+        call.new_state.update(new_state)
+        return x
 
     def apply(params, x, *, state=None, train=False, key=None, axis_name=None, dropout_rates=None,
               example_ids=None):
@@ -211,13 +239,9 @@ def build(name: str, spec: Sequence[str], input_shape: Sequence[int], heads: dic
         call = Call(params, state, {}, train, key, axis_name, example_ids)
         if x.shape[1:] != tuple(input_shape) and x.ndim == 2 and len(input_shape) > 1:
             x = x.reshape((x.shape[0],) + tuple(input_shape))
-        d = 0
-        for i, (kind, lname, args) in enumerate(plan):
-            if kind == "dropout":
-                call.rate = args[0] if dropout_rates is None else dropout_rates[d]
-                d += 1
-            call.index = i
-            x = LAYERS[kind].apply(x, lname, args, settings, call)
+        for start, stop in blocks:
+            d = sum(kind == "dropout" for kind, _, _ in plan[:start])
+            x = (run_remat if remat else run)(x, call, start, stop, dropout_rates, d)
         outs = {hname: layers.dense(params[f"head_{hname}"], x) for hname, _ in head_items}
         y = outs["out"] if list(outs) == ["out"] else outs
         return y, call.new_state

@@ -10,7 +10,8 @@
 Padding: for tokens (x may be narrower than input_shape: a length bucket), key j of sequence b is masked where
 x[b, j] == pad id, or j >= lengths[b] when ``apply(..., lengths=int[B])`` is given; mean pooling averages the
 same real positions, so padding never changes the logits. Dropout and stochastic depth draw per example from
-``example_ids`` (models/base.py).
+``example_ids`` (models/base.py). ``remat=True`` runs each block under ``jax.checkpoint`` (same gradients; the
+backward pass keeps block inputs only).
 Params: ``embed``, ``pos``, [``cls``], ``block_i`` {ln1, attn {q, k, v, o}, ln2, mlp_in, mlp_out}, ``ln_out``,
 ``head_out``.
 """
@@ -41,7 +42,8 @@ def _encoder_params(key, blocks: int, dim: int, heads: int, mlp_dim: int) -> dic
 
 def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int = 0, patch_size: int = 4,
          dim: int = 64, depth: int = 2, heads: int = 4, mlp_dim: int = 128, pool: str = "mean",
-         num_outputs: int = 2, dropout: float = 0.0, stochastic_depth: float = 0.0, pad_id: int = 0) -> Model:
+         num_outputs: int = 2, dropout: float = 0.0, stochastic_depth: float = 0.0, pad_id: int = 0,
+         remat: bool = False) -> Model:
     """An encoder Model (see models/base.py): ``input="tokens"`` (input_shape (T,), needs vocab_size) or
     ``"image"`` (input_shape (H, W, C), P x P patches)."""
     input_shape = tuple(int(s) for s in input_shape)
@@ -109,14 +111,17 @@ def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int =
             return residual.stochastic_depth(h, branch, rate, train=True, key=jax.random.fold_in(key, 10_000 + i),
                                              example_ids=example_ids)
 
-        h = drop(h, 0)
-        for i in range(depth):
-            p = params[f"block_{i}"]
+        def block(p, h, i):
             a = attention.attention(p["attn"], normalization.layer_norm(p["ln1"], h), num_heads=heads, mask=mask)
             h = add(h, drop(a, 2 * i + 1), 2 * i)
             m = layers.dense(p["mlp_in"], normalization.layer_norm(p["ln2"], h))
             m = layers.dense(p["mlp_out"], jax.nn.gelu(m, approximate=False))
-            h = add(h, drop(m, 2 * i + 2), 2 * i + 1)
+            return add(h, drop(m, 2 * i + 2), 2 * i + 1)
+
+        run_block = jax.checkpoint(block, static_argnums=(2,)) if remat else block
+        h = drop(h, 0)
+        for i in range(depth):
+            h = run_block(params[f"block_{i}"], h, i)
         h = normalization.layer_norm(params["ln_out"], h)
         pooled = h[:, 0] if pool == "cls" else residual.masked_mean(h, real)
         return layers.dense(params["head_out"], pooled), {}
@@ -128,8 +133,8 @@ def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int =
 
 def make_vit(*, input_shape: Sequence[int], patch_size: int = 4, dim: int = 64, depth: int = 4, heads: int = 4,
              mlp_dim: int = 128, pool: str = "cls", num_outputs: int = 10, dropout: float = 0.0,
-             stochastic_depth: float = 0.0) -> Model:
+             stochastic_depth: float = 0.0, remat: bool = False) -> Model:
     """A Vision Transformer: ``make(input="image", ...)`` with ViT's defaults (class-token pooling)."""
     return make(input_shape=input_shape, input="image", patch_size=patch_size, dim=dim, depth=depth, heads=heads,
                 mlp_dim=mlp_dim, pool=pool, num_outputs=num_outputs, dropout=dropout,
-                stochastic_depth=stochastic_depth)
+                stochastic_depth=stochastic_depth, remat=remat)

@@ -25,6 +25,7 @@ def image_config(dataset: str, model: str, layers: tuple, arg: str | None):
     c.model.layers = layers
     c.model.activation = "relu"
     c.model.initializer = "glorot_uniform"
+    c.model.remat = False                                        # jax.checkpoint per block (models/sequential.py)
     c.data.name = dataset
     c.data.source = "idx"                                        # or "tfds"
     c.data.data_dir = os.environ.get("JAXML_DATA_DIR", "")       # parent of mnist/ and fashion_mnist/
@@ -53,7 +54,8 @@ def resnet_model(quick: bool):
     blocks (32, 64, 128 channels); ``quick``: 2 stages x 1 block (8, 16)."""
     return ml_collections.ConfigDict({"name": "resnet", "stages": (1, 1) if quick else (2, 2, 2),
                                       "widths": (8, 16) if quick else (32, 64, 128), "stem": "cifar",
-                                      "num_outputs": 10, "bn_momentum": 0.9, "conv_impl": "auto"})
+                                      "num_outputs": 10, "bn_momentum": 0.9, "conv_impl": "auto",
+                                      "remat": False})
 
 
 def tiny_smoke_run(c, steps: int = 4):
