@@ -147,6 +147,7 @@ def test_a_workdir_from_before_the_new_fields_resumes_unless_they_change(tmp_pat
         del stored[section][field]
     del stored["precision"]
     (tmp_path / "config.json").write_text(json.dumps(stored))
+    (tmp_path / "checkpoints" / "10").mkdir(parents=True)     # a run to resume (without one any change is allowed)
     workdir_lib.check_config(str(tmp_path), c)
     c.train.accum_steps = 2
     with pytest.raises(config_lib.ConfigError, match=r"config\.train\.accum_steps: None -> 2"):

@@ -158,7 +158,7 @@ def test_heldout_script_scores_a_run_as_its_own_evaluation(tmp_path):
     c.train.num_steps = c.train.eval_every = 10
     c.train.progress_bar = False
     c.reports = ()
-    final = train_and_evaluate(c, str(tmp_path))
+    final = train_and_evaluate(c, str(tmp_path)).final
 
     def heldout(*extra):
         out = subprocess.run([sys.executable, "-m", "jaxml.tasks.clock.heldout", f"--config={CONFIG}:quick,tiny",

@@ -44,5 +44,5 @@ def test_mnist_resnet_quick_reads_mnist_with_crops(data_dir, tmp_path):
     splits = data.build(c)
     assert isinstance(splits.train, augment.CropFlipAugmented) and splits.input_shape == (28, 28, 1)
     assert abs(float(splits.eval["test"]["x"].mean())) < 0.2                 # standardised pixels
-    final = train_and_evaluate(c, str(tmp_path / "run"))
+    final = train_and_evaluate(c, str(tmp_path / "run")).final
     assert 0.0 <= final["test"]["accuracy"] <= 1.0

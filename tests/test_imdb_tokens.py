@@ -105,5 +105,5 @@ def test_quick_config_trains(csv_root, tmp_path, name):
     c.train.progress_bar = False
     splits = data.build(c)
     assert splits.input_shape == (64,) and set(splits.eval) == {"validation", "test"}
-    final = train_and_evaluate(c, str(tmp_path / "run"))
+    final = train_and_evaluate(c, str(tmp_path / "run")).final
     assert 0.0 <= final["test"]["accuracy"] <= 1.0 and np.isfinite(final["test"]["loss"])

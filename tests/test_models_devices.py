@@ -85,7 +85,8 @@ def test_vmapped_population_trains_each_member_as_alone(name):
     opt_cfg = config_lib.base_config().optimizer
     opt_cfg.name = "momentum"
     lrs, seeds = [0.1, 0.3], [0, 1]
-    hp = population.Hparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(2), jnp.zeros(2), jnp.asarray(seeds, jnp.int32))
+    hp = population.PopulationHparams(jnp.asarray(lrs, jnp.float32), jnp.zeros(2), jnp.zeros(2),
+                                      jnp.asarray(seeds, jnp.int32))
     opt = population.member_optimizer(opt_cfg, 100)
     states = population.init_population(model, opt, hp)
     init = jax.device_get(states)

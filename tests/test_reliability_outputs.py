@@ -14,7 +14,8 @@ from jaxml.train.workdir import check_output_dir
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_out_onto_an_unrelated_file_is_refused_unless_overwrite(tmp_path):
+def test_out_onto_an_unrelated_file_is_refused_unless_overwrite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                                       # the default swatch goes to the current folder
     image = tmp_path / "photo.png"
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(image)
     notes = tmp_path / "notes.png"
@@ -27,7 +28,7 @@ def test_out_onto_an_unrelated_file_is_refused_unless_overwrite(tmp_path):
     # A swatch this command wrote may be replaced by the next run.
     swatch = tmp_path / "photo_palette.png"
     cli.save_swatch(np.zeros((3, 6, 3), np.uint8), str(swatch))
-    assert cli.image_output(str(image), None) == str(swatch)
+    assert cli.image_output(str(image), None) == "photo_palette.png"
     plain = tmp_path / "plain.png"
     Image.fromarray(np.zeros((3, 6, 3), np.uint8)).save(plain)           # an untagged PNG is someone else's
     with pytest.raises(ValueError, match="refusing to overwrite"):

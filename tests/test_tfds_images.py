@@ -72,7 +72,7 @@ def test_mock_cifar10_config_trains_a_step(tmp_path):
     c = cifar_config(tmp_path)
     with tfds.testing.mock_data(num_examples=32):
         splits = data.build(c)
-        final = train_and_evaluate(c, str(tmp_path / "run"))
+        final = train_and_evaluate(c, str(tmp_path / "run")).final
     assert splits.input_shape == (32, 32, 3) and set(splits.eval) == {"validation", "test"}
     assert len(splits.eval["validation"]["y"]) == 8 and splits.train.num_examples == 24
     assert isinstance(splits.train, augment.CropFlipAugmented)
