@@ -60,7 +60,7 @@ def train_and_evaluate(config, workdir: str | None = None, *, splits=None,
     model = build_model(config, splits.input_shape)           # a bad model field fails before anything is written
     inputs.check_splits(config, splits, model)                # targets that do not suit the model and objective too
     num_steps = total_steps(config, splits.train.steps_per_epoch)
-    optimizer = make_optimizer(config, num_steps)
+    optimizer = run_optimizer(config, num_steps)
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     with open_workdir(config, workdir, allow_config_change) as ckpt:
         state = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
@@ -182,7 +182,7 @@ def build_model(config, input_shape):
     return precision.apply_policy(model, config.get("precision", {}).get("compute_dtype", "float32"))
 
 
-def make_optimizer(config, num_steps: int):
+def run_optimizer(config, num_steps: int):
     """The optax optimizer of ``config.optimizer`` for a run of ``num_steps``, with float16's dynamic loss scale
     when ``config.precision`` asks for it (jaxml/train/precision.py)."""
     return precision.wrap_optimizer(optim.make_optimizer(config.optimizer, num_steps), config.get("precision"))
@@ -224,7 +224,7 @@ def restore_trained(config, workdir: str, input_shape, step: int | None = None):
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train the run first")
     model = build_model(config, input_shape)
-    optimizer = make_optimizer(config, max(int(config.train.num_steps), 1))
+    optimizer = run_optimizer(config, max(int(config.train.num_steps), 1))
     driver = drivers.make(config, model, objectives.get(config.objective), optimizer)
     target = driver.init(functools.partial(initial_state, model, optimizer, int(config.seed)))
     saved, _ = ckpt.restore(step, driver.to_saveable(target))
