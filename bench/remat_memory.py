@@ -2,13 +2,13 @@
 
     python bench/remat_memory.py [--depth=16] [--width=1024] [--batch=512]
 
-For a deep MLP (``depth`` blocks dense-bn-act of ``width``, 784 inputs, 10 outputs, Adam) and a ResNet-20-like
-net (CIFAR stem, 3 stages of 3 blocks, 32x32x3 images, batch / 4), the one-device train step is lowered and compiled
-and ``memory_analysis().temp_size_in_bytes`` read: XLA's peak of the buffers live inside the step (activations
-kept for the backward pass among them). Prints MiB without / with remat and the ratio (> 1: remat saves memory),
-then the JSON line. Memory, not time: the figures do not depend on the machine's load; nothing is run.
-XLA:CPU reports the same temp bytes with and without ``jax.checkpoint`` even for a textbook chain of matmul blocks,
-so read the drop on a GPU or TPU (bench/README.md).
+For a deep MLP (``depth`` blocks dense-bn-act of ``width``, 784 inputs, 10 outputs, Adam), a ResNet-20 (CIFAR
+stem, 3 stages of 3 blocks, 32x32x3 images, batch / 4) and a ViT (dim 256, depth 8, 4x4 patches of 32x32x3, batch
+/ 8), the one-device train step is lowered and compiled and ``memory_analysis().temp_size_in_bytes`` read: XLA's
+peak of the buffers live inside the step (activations kept for the backward pass among them). Prints MiB without /
+with remat and the ratio (> 1: remat saves memory), then the JSON line. Memory, not time: the figures do not depend
+on the machine's load; nothing is run. On XLA:CPU only scanned blocks save memory (nn/remat.py): the MLP's
+blocks, written out one after another, show no drop there; read its figure on a GPU or TPU.
 """
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def main(_):
     depth, width, batch = DEPTH.value, WIDTH.value, BATCH.value
     pairs = {f"mlp{depth}x{width}": remat_pair("mlp", (batch, 784), input_shape=(784,), widths=(width,) * depth,
                                                batch_norm=True),
-             "resnet20": remat_pair("resnet", (batch // 4, 32, 32, 3), input_shape=(32, 32, 3))}
+             "resnet20": remat_pair("resnet", (batch // 4, 32, 32, 3), input_shape=(32, 32, 3)),
+             "vit8x256": remat_pair("vit", (batch // 8, 32, 32, 3), input_shape=(32, 32, 3), dim=256, depth=8,
+                                    heads=8, mlp_dim=512)}
     results, ratios, table = {}, {}, []
     for name, (plain, remat) in pairs.items():
         results[f"{name}_plain"], results[f"{name}_remat"] = plain / 2 ** 20, remat / 2 ** 20

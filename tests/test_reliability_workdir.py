@@ -265,3 +265,19 @@ def test_the_first_train_record_after_an_off_boundary_resume_says_its_window(tmp
     for step, rec in train.items():
         window = range(step - rec["steps_in_window"] + 1, step + 1)
         assert rec["loss"] == pytest.approx(np.mean([per_step[s] for s in window]), rel=1e-5)
+
+
+def test_a_model_field_newer_than_the_stored_config_at_its_default_resumes(workdir, finished):
+    """A workdir written before ``model.remat`` existed resumes under a config that sets it to the model's
+    default (False); set to True it is a change of the model and refused."""
+    path = workdir / "config.json"
+    stored = json.loads(path.read_text())
+    stored["model"].pop("remat", None)
+    path.write_text(json.dumps(stored))
+    same = blobs_config()
+    same.model.remat = False
+    final = train_and_evaluate(same, str(workdir)).final
+    assert final["test"]["params_sha256"] == finished[1]["test"]["params_sha256"]
+    same.model.remat = True
+    with pytest.raises(config_lib.ConfigError, match=r"config.model.remat: (None|False) -> True.*use a new --workdir"):
+        train_and_evaluate(same, str(workdir))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxml import models
+from jaxml.nn import remat as remat_lib
 from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 from jaxml.train import train_and_evaluate
@@ -75,3 +76,36 @@ def test_remat_checkpoints_each_sequential_block():
         return sum(str(e.primitive).startswith(("remat", "checkpoint")) for e in jaxpr.jaxpr.eqns)
 
     assert (count(False), count(True)) == (0, 4)
+
+
+def test_chain_scans_identical_blocks_and_equals_the_loop():
+    """Items 0-1 and 3-5 are runs of identical blocks (two scans), 2 differs in static and 6 in shape."""
+    def block(h, d, scale):
+        w, b = d
+        return jnp.tanh(h @ w + b) * scale, jnp.sum(h)
+
+    ks = jax.random.split(jax.random.key(0), 7)
+    ws = [jax.random.normal(k, (5, 5)) * 0.5 for k in ks]
+    items = [(1.0, (ws[0], 0.1)), (1.0, (ws[1], 0.2)), (2.0, (ws[2], 0.3)),
+             (1.0, (ws[3], 0.4)), (1.0, (ws[4], 0.5)), (1.0, (ws[5], 0.6)), (1.0, (ws[6][:, :5], jnp.ones(5)))]
+    assert [len(g) for g in remat_lib._groups(items)] == [2, 1, 3, 1]
+    h0 = jax.random.normal(jax.random.key(1), (3, 5))
+
+    def loss(h, remat):
+        h, outs = remat_lib.chain(block, h, items, remat=remat)
+        return jnp.sum(jnp.sin(h)) + sum(jnp.cos(o) for o in outs)
+
+    plain, remat = (jax.jit(jax.value_and_grad(loss), static_argnums=1)(h0, r) for r in (False, True))
+    np.testing.assert_allclose(plain[0], remat[0], rtol=1e-6)
+    np.testing.assert_allclose(plain[1], remat[1], rtol=1e-6, atol=1e-7)
+    jaxpr = str(jax.make_jaxpr(lambda h: loss(h, True))(h0))
+    assert jaxpr.count("scan[") == 2 and float(jnp.abs(plain[1]).max()) > 0
+
+
+def test_remat_resnet_stage_of_identical_blocks_equals_plain():
+    """stages (3, 2): blocks s0b0-s0b2 and s1b1 share shapes; batch-norm state comes back per block."""
+    hyper = dict(input_shape=(8, 8, 2), stages=(3, 2), widths=(4, 6), num_outputs=3)
+    plain, remat = (loss_and_grads("resnet", hyper, (4, 8, 8, 2), r) for r in (False, True))
+    assert jax.tree.structure(plain) == jax.tree.structure(remat)
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(remat)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

@@ -17,7 +17,8 @@ from jaxml.models import cnn, gru, mlp, neuron, resnet, text_gru, transformer
 from jaxml.models.base import Model
 from jaxml.models.summary import num_params, summary
 
-__all__ = ["Model", "REGISTRY", "from_config", "get", "hyperparameters", "num_params", "register", "summary"]
+__all__ = ["Model", "REGISTRY", "defaults", "from_config", "get", "hyperparameters", "num_params", "register",
+           "summary"]
 
 # Config fields of the model section that are not hyperparameters of ``make``.
 NON_HYPER_FIELDS = ("name", "test_views")
@@ -49,6 +50,14 @@ def get(name: str, **hyper) -> Model:
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}; known: {sorted(REGISTRY)}")
     return REGISTRY[name].make(**hyper)
+
+
+def defaults(name: str) -> dict:
+    """The keyword defaults of model ``name``'s ``make`` ({} for a name not registered)."""
+    if name not in REGISTRY:
+        return {}
+    params = inspect.signature(REGISTRY[name].make).parameters.items()
+    return {k: p.default for k, p in params if p.default is not inspect.Parameter.empty}
 
 
 def hyperparameters(model_config) -> dict:

@@ -11,8 +11,8 @@ ResNet-18 is stages (2, 2, 2, 2), widths (64, 128, 256, 512), stem "imagenet"; R
 widths (16, 32, 64), stem "cifar". Params are named ``stem``, ``s{i}b{j}`` ({conv1, bn1, conv2, bn2[, proj,
 proj_bn]}) and ``head``; every BN has running statistics in the model state (averaged over ``axis_name``
 devices in training, so N devices train as one). Convolutions: He-normal kernels, nn/layers.conv2d.
-``remat=True`` runs each block under ``jax.checkpoint`` (the backward pass keeps block inputs only and recomputes
-the rest; same gradients).
+``remat=True`` runs each block under ``jax.checkpoint``, a stage's identical blocks in one scan (nn/remat.py: the
+backward pass keeps block inputs only and recomputes the rest; same gradients).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import jax
 
 from jaxml.models.base import Model
 from jaxml.nn import layers, residual
+from jaxml.nn import remat as remat_lib
 
 STEMS = ("cifar", "imagenet")
 
@@ -102,9 +103,10 @@ def make(*, input_shape: Sequence[int], stages: Sequence[int] = (3, 3, 3), width
                 shortcut, out["proj_bn"] = conv_bn(p, st, "proj", "proj_bn", h, stride)
             return jax.nn.relu(b + shortcut), out
 
-        run_block = jax.checkpoint(block, static_argnums=(3,)) if remat else block
-        for name, _, _, stride in blocks:
-            h, new_state[name] = run_block(params[name], state[name], h, stride)
+        h, outs = remat_lib.chain(lambda h, d, stride: block(d[0], d[1], h, stride), h,
+                                  [(stride, (params[name], state[name])) for name, _, _, stride in blocks],
+                                  remat=remat)
+        new_state.update({name: out for (name, *_), out in zip(blocks, outs)})
         return layers.dense(params["head"], residual.global_avg_pool(h)), new_state
 
     return Model(name="resnet", init=init, init_state=init_state, apply=apply)

@@ -10,8 +10,8 @@
 Padding: for tokens (x may be narrower than input_shape: a length bucket), key j of sequence b is masked where
 x[b, j] == pad id, or j >= lengths[b] when ``apply(..., lengths=int[B])`` is given; mean pooling averages the
 same real positions, so padding never changes the logits. Dropout and stochastic depth draw per example from
-``example_ids`` (models/base.py). ``remat=True`` runs each block under ``jax.checkpoint`` (same gradients; the
-backward pass keeps block inputs only).
+``example_ids`` (models/base.py). ``remat=True`` scans the blocks under ``jax.checkpoint`` (nn/remat.py: same
+gradients; the backward pass keeps block inputs only).
 Params: ``embed``, ``pos``, [``cls``], ``block_i`` {ln1, attn {q, k, v, o}, ln2, mlp_in, mlp_out}, ``ln_out``,
 ``head_out``.
 """
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from jaxml.models.base import Model
 from jaxml.nn import attention, embedding, layers, normalization, residual
+from jaxml.nn import remat as remat_lib
 
 POOLS = ("cls", "mean")
 
@@ -105,9 +106,9 @@ def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int =
             return layers.dropout(v, dropout, train=True, key=jax.random.fold_in(key, i), example_ids=example_ids)
 
         def add(h, branch, i):
-            rate = stochastic_depth * (i // 2 + 1) / depth                  # linearly growing with depth
-            if not train or rate == 0.0:
+            if not train or stochastic_depth == 0.0:
                 return h + branch
+            rate = stochastic_depth * (i // 2 + 1) / depth                  # linearly growing with depth
             return residual.stochastic_depth(h, branch, rate, train=True, key=jax.random.fold_in(key, 10_000 + i),
                                              example_ids=example_ids)
 
@@ -116,12 +117,11 @@ def make(*, input_shape: Sequence[int], input: str = "tokens", vocab_size: int =
             h = add(h, drop(a, 2 * i + 1), 2 * i)
             m = layers.dense(p["mlp_in"], normalization.layer_norm(p["ln2"], h))
             m = layers.dense(p["mlp_out"], jax.nn.gelu(m, approximate=False))
-            return add(h, drop(m, 2 * i + 2), 2 * i + 1)
+            return add(h, drop(m, 2 * i + 2), 2 * i + 1), None
 
-        run_block = jax.checkpoint(block, static_argnums=(2,)) if remat else block
         h = drop(h, 0)
-        for i in range(depth):
-            h = run_block(params[f"block_{i}"], h, i)
+        h, _ = remat_lib.chain(lambda h, d, _: block(d[0], h, d[1]), h,
+                               [(None, (params[f"block_{i}"], i)) for i in range(depth)], remat=remat)
         h = normalization.layer_norm(params["ln_out"], h)
         pooled = h[:, 0] if pool == "cls" else residual.masked_mean(h, real)
         return layers.dense(params["head_out"], pooled), {}

@@ -200,8 +200,9 @@ def last_good_text(checkpointer: Checkpointer | None, last_good: int | None) -> 
     if last_good is None:
         return (f"No checkpoint has been written to {checkpointer.directory} yet; lower config.optimizer.lr or add "
                 "config.optimizer.grad_clip and start again.")
-    return (f"The last good checkpoint, step {last_good} in {checkpointer.directory}, is intact; lower "
-            "config.optimizer.lr or add config.optimizer.grad_clip and resume from it.")
+    return (f"The last good checkpoint, step {last_good} in {checkpointer.directory}, is intact; resume from it "
+            "with a lower config.optimizer.lr (--allow_config_change=optimizer.lr), or start a new --workdir with "
+            "config.optimizer.grad_clip.")
 
 
 def save_checkpoint(checkpointer: Checkpointer, step: int, driver, state, meta: dict, last_good: int | None,

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import jax
 
+from jaxml import models
 from jaxml.train.config import ConfigError, base_config
 
 # Fields that never change what a run computes: they may differ between a run and its resumption.
@@ -130,8 +131,11 @@ def config_diff(stored: dict, current: dict) -> dict:
 
 def added_at_default(stored: dict, current: dict) -> set[str]:
     """Fields the stored config predates (a workdir written by an older jaxml) that the current config leaves at
-    their ``base_config`` default — the stored run behaved that way, so they are no change."""
+    their ``base_config`` default, or a ``model.*`` field at its model's ``make`` default — the stored run
+    behaved that way, so they are no change."""
     defaults = _flatten(json.loads(base_config().to_json_best_effort(sort_keys=True)))
+    model_defaults = models.defaults(current.get("model", {}).get("name", ""))
+    defaults.update(_flatten({"model": json.loads(json.dumps(model_defaults, default=str))}))
     old, new = _flatten(stored), _flatten(current)
     return {k for k, v in new.items() if k not in old and k in defaults and v == defaults[k]}
 
