@@ -31,7 +31,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from jaxml import buckets, compile_cache, export_cache
-from jaxml.kmeans import assign, validate
+from jaxml.kmeans import assign, host_init, validate
 from jaxml.kmeans.assign import Blocks, final_assignment
 from jaxml.kmeans.bounds import lloyd_bounded
 from jaxml.kmeans.frame import Frame, restore
@@ -328,8 +328,12 @@ def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_
         raise ValueError(f"{who}: init must be one of {INITS}, got {type(init).__name__}")
     pts, kind, arg = _start(x, k, init, n_init, 1, 0.0, sample_weight, seed, mesh, check_input, bucket, who)
     rows, d = pts.x.shape
-    plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
-    rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
+    if kind == "k-means++" and host_init.use_host(rows, d, k, n_init):
+        rows, index = host_init.kmeans_plusplus(pts.x, pts.w, k, n_init, seed)
+        rows = jax.device_put(rows)
+    else:
+        plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
+        rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
     if pts.frame.identity:
         return rows
     return np.asarray(pts.source)[np.asarray(index)].astype(np.float64)
@@ -384,6 +388,8 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
     pts, kind, arg = _start(x, k, init, n_init, max_iter, tol, sample_weight, seed, mesh, check_input, bucket,
                             "kmeans")
     rows, d = pts.x.shape
+    if kind == "k-means++" and host_init.use_host(rows, d, k, n_init):   # no seeding program to compile
+        kind, (arg, _) = "given", host_init.kmeans_plusplus(pts.x, pts.w, k, n_init, seed)
     if kind == "given":
         n_init = arg.shape[0]
     plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,
