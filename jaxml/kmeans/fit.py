@@ -32,7 +32,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxml import buckets, compile_cache, export_cache
 from jaxml.kmeans import assign, host_init, validate
-from jaxml.kmeans.assign import Blocks, final_assignment
+from jaxml.kmeans.assign import Blocks, final_assignment, final_stats
 from jaxml.kmeans.bounds import lloyd_bounded
 from jaxml.kmeans.frame import Frame, restore
 from jaxml.kmeans.init import kmeans_plusplus, random_points
@@ -270,15 +270,20 @@ def _fit_program(plan: Plan):
         blocks, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0, _ = initial_centers(plan, blocks, init_arg, shards)
-        run = functools.partial(lloyd_bounded if plan.bounds else lloyd, blocks, active=None,
-                                max_iter=knobs["max_iter"], tol_abs=tol_abs, shards=shards)
-        if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
-            c, n_iter = run(c0[0])
+        labels = None
+        if plan.bounds:  # the final labels come through the bounds too
+            c, n_iter, labels = lloyd_bounded(blocks, c0[0], None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
+                                              shards=shards)
+        elif plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
+            c, n_iter = lloyd(blocks, c0[0], None, max_iter=knobs["max_iter"], tol_abs=tol_abs, shards=shards)
         else:
             centers, n_iters = lloyd_batch(blocks, c0, None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
                                            shards=shards, compact=not is_small(plan, plan.n_init))
             c, n_iter, _ = best_restart(blocks, centers, n_iters, None, shards)
-        labels, within, sizes = final_assignment(blocks, c, None, shards)
+        if labels is None:
+            labels, within, sizes = final_assignment(blocks, c, None, shards)
+        else:
+            labels, within, sizes = final_stats(blocks, c, labels, shards)
         inertia = jnp.sum(within)
         return c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
 
