@@ -6,9 +6,11 @@ Program (per device; ``shard_map`` over the ``data`` axis when a mesh is given):
           viewed as blocks of B rows (padded further only when no B near the target divides the rows per
           device), centred on the fly block by block
     c0    = init for each of R restarts                 (vmap over keys, or the given centres)
+          (k-means++ on small data is drawn on the host first: ``host_init``, then given)
     c^R   = Lloyd for each restart                       (vmap: all restarts advance together)
     best  = argmin_r inertia(c^r)                        (on device)
-    labels, within-cluster SS, cluster weights from one exact final pass.
+    labels, within-cluster SS, cluster weights from one exact final pass (labels through the bounds
+          when the run used them).
 Only k x (d+1) sums, k-vectors and scalars are ever psum-ed, so one device and N devices give the
 same centres up to float summation order.
 
