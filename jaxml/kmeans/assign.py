@@ -259,9 +259,15 @@ def final_assignment(blocks: Blocks, c, active, shards: Shards):
     are materialised first, because XLA would otherwise re-run the argmax chain inside the gather
     for every gathered element.
     """
-    k, d = c.shape
     h = half_norms(c, active)
     _, labels = lax.scan(lambda _, x: (None, argmax_rows(scores(c, h, x - blocks.mean))[1]), None, blocks.x)
+    return final_stats(blocks, c, labels, shards)
+
+
+def final_stats(blocks: Blocks, c, labels, shards: Shards):
+    """``final_assignment`` for known labels (i32[nb, B], e.g. from Hamerly's bounds): (labels i32[nb * B],
+    within-cluster SS f32[k], weights per cluster f32[k]), the sums of squares as ||x'_i - c_label||^2."""
+    k = c.shape[0]
 
     def body(carry, blk):
         within, sizes = carry

@@ -95,22 +95,24 @@ def fresh_bounds(xx, best, second, cmax, d: int):
     return jnp.sqrt(d1 + err) * (1 + 4 * EPS), jnp.sqrt(jnp.maximum(d2 - err, 0.0)) * (1 - 4 * EPS)
 
 
-def assign_dense(blocks: Blocks, c, h, cmax):
-    """Score every point (brute force's pass, tracking the runner-up too): (local sums f32[k, d+1], bounds)."""
+def assign_dense(blocks: Blocks, c, h, cmax, with_sums: bool = True):
+    """Score every point (brute force's pass, tracking the runner-up too): (local sums f32[k, d+1], bounds);
+    the sums stay 0 without ``with_sums``."""
     k, d = c.shape
 
     def body(sums, blk):
         x, w, xx = blk
         xc = x - blocks.mean
         best, label, second = top2_rows(scores(c, h, xc))
-        return add_block_sums(sums, xc, w, label), (label,) + fresh_bounds(xx, best, second, cmax, d)
+        sums = add_block_sums(sums, xc, w, label) if with_sums else sums
+        return sums, (label,) + fresh_bounds(xx, best, second, cmax, d)
 
     sums, out = lax.scan(body, jnp.zeros((k, d + 1), c.dtype), blocks.rows())
     return sums, PointBounds(*out)
 
 
-def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need):
-    """Score only the points where need (bool[nb, B]): (local sums f32[k, d+1], bounds).
+def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need, with_sums: bool = True):
+    """Score only the points where need (bool[nb, B]): (local sums f32[k, d+1], 0 without ``with_sums``; bounds).
 
     They are compacted (cumsum + scatter of their indices); chunk t scores idx[tB : (t+1)B] into slots
     tB.. of compact buffers (in-place dynamic_update_slice), and one gather puts the results back.
@@ -140,6 +142,8 @@ def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need):
     _, *scored = lax.while_loop(lambda st: st[0] * bsz < count, score_chunk, (jnp.int32(0),) + buffers)
     slot = jnp.where(flat, pos, 0).reshape(nb, bsz)
     new = PointBounds(*(jnp.where(need, buf[slot], old) for buf, old in zip(scored, bounds)))
+    if not with_sums:
+        return jnp.zeros((k, d + 1), c.dtype), new
     return stats_from_labels(blocks, new.label, k, Shards()), new
 
 
@@ -147,12 +151,13 @@ def assign_sparse(blocks: Blocks, c, h, cmax, bounds: PointBounds, need):
 DENSE_FRACTION = 0.5
 
 
-def assign_bounded(blocks: Blocks, c, h, bounds: PointBounds, delta, active, shards: Shards):
+def assign_bounded(blocks: Blocks, c, h, bounds: PointBounds, delta, active, shards: Shards,
+                   with_sums: bool = True):
     """One assignment through the bounds. c: f32[k, d] centred centres, h their half-norms (masked),
     bounds w.r.t. the previous centres, delta f32[k] their shift since. Returns (sums f32[k, d+1] summed
     over devices — brute force's ``cluster_stats`` —, the bounds w.r.t. c, and how many of this device's
     points the bounds could not settle, i32[]). Each device picks the dense or the sparse pass for its own
-    points (no collective inside either)."""
+    points (no collective inside either). Without ``with_sums`` (labels only) the sums are 0."""
     d = c.shape[1]
     cmax = jnp.max(jnp.sum(c * c, axis=1))
     bounds = moved(bounds, delta, d)
@@ -161,13 +166,16 @@ def assign_bounded(blocks: Blocks, c, h, bounds: PointBounds, delta, active, sha
     # u = inf (first pass) gives NaN or -inf here: the comparison is False and the point is scored.
     need = ~((far * far - bounds.upper * bounds.upper) > 3.0 * slack(d) * (blocks.xx + cmax))
     unsettled = jnp.sum(need.astype(jnp.int32))
-    sums, bounds = lax.cond(unsettled > DENSE_FRACTION * need.size, lambda: assign_dense(blocks, c, h, cmax),
-                            lambda: assign_sparse(blocks, c, h, cmax, bounds, need))
-    return shards.sum(sums), bounds, unsettled
+    sums, bounds = lax.cond(unsettled > DENSE_FRACTION * need.size,
+                            lambda: assign_dense(blocks, c, h, cmax, with_sums),
+                            lambda: assign_sparse(blocks, c, h, cmax, bounds, need, with_sums))
+    return (shards.sum(sums) if with_sums else sums), bounds, unsettled
 
 
 def lloyd_bounded(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shards):
-    """``lloyd.lloyd`` with Hamerly's bounds: same arguments, same (centres f32[k, d], n_iter i32[])."""
+    """``lloyd.lloyd`` with Hamerly's bounds: same arguments, same (centres f32[k, d], n_iter i32[]), and the
+    labels of the returned centres (i32[nb, B]: brute force's argmax, through the bounds once more — most points
+    are not scored again, where ``assign.final_assignment`` scores them all)."""
     def cond(state):
         i, _, shift, _, _ = state
         return (i < max_iter) & (shift > tol_abs)
@@ -181,5 +189,6 @@ def lloyd_bounded(blocks: Blocks, c0, active, *, max_iter, tol_abs, shards: Shar
 
     k = c0.shape[0]
     state = (jnp.int32(0), c0, jnp.float32(jnp.inf), unknown(blocks), jnp.zeros((k,), c0.dtype))
-    n_iter, c, _, _, _ = lax.while_loop(cond, body, state)
-    return c, n_iter
+    n_iter, c, _, bounds, delta = lax.while_loop(cond, body, state)
+    _, bounds, _ = assign_bounded(blocks, c, half_norms(c, active), bounds, delta, active, shards, with_sums=False)
+    return c, n_iter, bounds.label

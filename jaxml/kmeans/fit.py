@@ -6,9 +6,11 @@ Program (per device; ``shard_map`` over the ``data`` axis when a mesh is given):
           viewed as blocks of B rows (padded further only when no B near the target divides the rows per
           device), centred on the fly block by block
     c0    = init for each of R restarts                 (vmap over keys, or the given centres)
+          (k-means++ on small data is drawn on the host first: ``host_init``, then given)
     c^R   = Lloyd for each restart                       (vmap: all restarts advance together)
     best  = argmin_r inertia(c^r)                        (on device)
-    labels, within-cluster SS, cluster weights from one exact final pass.
+    labels, within-cluster SS, cluster weights from one exact final pass (labels through the bounds
+          when the run used them).
 Only k x (d+1) sums, k-vectors and scalars are ever psum-ed, so one device and N devices give the
 same centres up to float summation order.
 
@@ -31,8 +33,8 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from jaxml import buckets, compile_cache, export_cache
-from jaxml.kmeans import assign, validate
-from jaxml.kmeans.assign import Blocks, final_assignment
+from jaxml.kmeans import assign, host_init, validate
+from jaxml.kmeans.assign import Blocks, final_assignment, final_stats
 from jaxml.kmeans.bounds import lloyd_bounded
 from jaxml.kmeans.frame import Frame, restore
 from jaxml.kmeans.init import kmeans_plusplus, random_points
@@ -270,15 +272,20 @@ def _fit_program(plan: Plan):
         blocks, total_ss, weight = prepare(plan, x, w, shards)
         tol_abs = knobs["tol"] * total_ss / (weight * plan.d)
         c0, _ = initial_centers(plan, blocks, init_arg, shards)
-        run = functools.partial(lloyd_bounded if plan.bounds else lloyd, blocks, active=None,
-                                max_iter=knobs["max_iter"], tol_abs=tol_abs, shards=shards)
-        if plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
-            c, n_iter = run(c0[0])
+        labels = None
+        if plan.bounds:  # the final labels come through the bounds too
+            c, n_iter, labels = lloyd_bounded(blocks, c0[0], None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
+                                              shards=shards)
+        elif plan.n_init == 1:  # no batch of one: vmap would turn the scatters into batched (slower) ones
+            c, n_iter = lloyd(blocks, c0[0], None, max_iter=knobs["max_iter"], tol_abs=tol_abs, shards=shards)
         else:
             centers, n_iters = lloyd_batch(blocks, c0, None, max_iter=knobs["max_iter"], tol_abs=tol_abs,
                                            shards=shards, compact=not is_small(plan, plan.n_init))
             c, n_iter, _ = best_restart(blocks, centers, n_iters, None, shards)
-        labels, within, sizes = final_assignment(blocks, c, None, shards)
+        if labels is None:
+            labels, within, sizes = final_assignment(blocks, c, None, shards)
+        else:
+            labels, within, sizes = final_stats(blocks, c, labels, shards)
         inertia = jnp.sum(within)
         return c + blocks.mean, labels, inertia, sizes, within, total_ss - inertia, total_ss, n_iter
 
@@ -328,8 +335,12 @@ def init_centers(x, k: int, *, init: str = "k-means++", n_init: int = 1, sample_
         raise ValueError(f"{who}: init must be one of {INITS}, got {type(init).__name__}")
     pts, kind, arg = _start(x, k, init, n_init, 1, 0.0, sample_weight, seed, mesh, check_input, bucket, who)
     rows, d = pts.x.shape
-    plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
-    rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
+    if kind == "k-means++" and host_init.use_host(rows, d, k, n_init):
+        rows, index = host_init.kmeans_plusplus(pts.x, pts.w, k, n_init, seed)
+        rows = jax.device_put(rows)
+    else:
+        plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=None, mesh=mesh)
+        rows, index = _init_program(plan)(pts.x, pts.w, arg, {})
     if pts.frame.identity:
         return rows
     return np.asarray(pts.source)[np.asarray(index)].astype(np.float64)
@@ -384,6 +395,8 @@ def kmeans(x, k: int, *, init="k-means++", n_init: int = 1, max_iter: int = 300,
     pts, kind, arg = _start(x, k, init, n_init, max_iter, tol, sample_weight, seed, mesh, check_input, bucket,
                             "kmeans")
     rows, d = pts.x.shape
+    if kind == "k-means++" and host_init.use_host(rows, d, k, n_init):   # no seeding program to compile
+        kind, (arg, _) = "given", host_init.kmeans_plusplus(pts.x, pts.w, k, n_init, seed)
     if kind == "given":
         n_init = arg.shape[0]
     plan = make_plan(rows, d, k, n_init=n_init, init=kind, block_size=block_size, mesh=mesh,
