@@ -8,10 +8,12 @@ logged windows after the first (which holds the compile), from ``metrics.jsonl``
 the README gives it (``config.parallel.cpu_devices="auto"``, jaxml/layout.py); ``one`` adds
 ``--num_cpu_devices=1 --config.parallel.backend=none``. Launcher jobs, timed as whole processes (runs per
 minute): ``palette`` = ``launch/kmeans.py --image=china.png --k=5`` (scikit-learn's sample photo) with a warm
-compilation cache, ``palette_first`` the same from an empty one, ``nb`` = ``launch/naive_bayes.py
+compilation cache, ``palette_first`` the same from an empty one, ``kmeans_data`` = ``launch/kmeans.py
+--data=X.npy --k=16`` on 400,000 x 16 Gaussian blobs (warm cache), ``nb`` = ``launch/naive_bayes.py
 --config=configs/imdb_nb.py`` (needs ``$JAXML_DATA_DIR/imdb``); their ``one`` adds ``--num_cpu_devices=1``.
 The two sides alternate within each round (order flipped every round); ratio = default / one (> 1: the default
-layout is faster), the median over rounds. The MNIST/Fashion jobs need ``$JAXML_DATA_DIR``.
+layout is faster), the median over rounds. A job whose default run is already on one device (its first line)
+is not run again: its ratio is 1 by construction ("same layout"). MNIST/Fashion need ``$JAXML_DATA_DIR``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 from absl import app, flags
 
 import timing
@@ -37,7 +40,8 @@ TRAIN_JOBS = {   # name: (config, steps flag); every launch/train.py command of 
     "fashion_cnn": ("configs/fashion_cnn.py", "cnn_steps"),
     "clock": ("configs/clock.py", "cnn_steps"),
 }
-LAUNCHER_JOBS = ("palette", "palette_first", "nb")
+LAUNCHER_JOBS = ("palette", "palette_first", "kmeans_data", "nb")
+SAME = " 1 local / 1 global devices"   # in the first line: the default is already the one-device layout
 ONE_DEVICE = ("--num_cpu_devices=1", "--config.parallel.backend=none")
 
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Rounds; each runs every job both ways (ratios: medians over rounds).")
@@ -86,6 +90,9 @@ def launcher_speed(job: str, extra: tuple[str, ...], scratch: str) -> tuple[floa
     env = dict(os.environ)
     if job == "nb":
         cmd = ["launch/naive_bayes.py", "--config=configs/imdb_nb.py", f"--workdir={out}"]
+    elif job == "kmeans_data":
+        cmd = ["launch/kmeans.py", f"--data={os.path.join(scratch, 'blobs.npy')}", "--k=16", f"--out={out}/c.npz"]
+        env["JAXML_COMPILATION_CACHE"] = os.path.join(scratch, "cache")
     else:
         cmd = ["launch/kmeans.py", f"--image={os.path.join(scratch, 'china.png')}", "--k=5", f"--out={out}/s.png"]
         env["JAXML_COMPILATION_CACHE"] = out if job == "palette_first" else os.path.join(scratch, "cache")
@@ -102,12 +109,18 @@ def main(argv):
     speeds = {(job, side): [] for job in _JOBS.value for side in sides}
     lines = {}
     with tempfile.TemporaryDirectory() as scratch:
-        if "palette" in _JOBS.value or "palette_first" in _JOBS.value:
-            china_png(scratch)
-            launcher_speed("palette", (), scratch)   # fills the warm cache of the palette job
+        china_png(scratch)
+        centres = np.random.default_rng(0).normal(0, 4, (16, 16))
+        points = centres[np.arange(400_000) % 16] + np.random.default_rng(1).normal(0, 1, (400_000, 16))
+        np.save(os.path.join(scratch, "blobs.npy"), points.astype(np.float32))
+        for job in {"palette", "kmeans_data"} & set(_JOBS.value):   # fill the warm cache, both layouts
+            for extra in sides.values():
+                launcher_speed(job, extra, scratch)
         for rnd in range(_REPEATS.value):
             for job in _JOBS.value:
                 for side in (list(sides) if rnd % 2 == 0 else list(sides)[::-1]):
+                    if side == "one" and SAME in lines.get((job, "default"), ""):
+                        continue                      # the default is this layout: nothing to compare
                     if job in TRAIN_JOBS:
                         config, steps = TRAIN_JOBS[job]
                         v, line = train_speed(config, _STEPS.value if steps == "steps" else _CNN_STEPS.value,
@@ -119,12 +132,14 @@ def main(argv):
                     print(f"round {rnd} {job:13s} {side:7s} {v:10.2f}  {line}", file=sys.stderr, flush=True)
     results, ratios, table = {}, {}, []
     for job in _JOBS.value:
+        if not speeds[(job, "one")]:                  # same layout both ways
+            speeds[(job, "one")], lines[(job, "one")] = speeds[(job, "default")], "same layout as default"
         per_round = [d / o for d, o in zip(speeds[(job, "default")], speeds[(job, "one")])]
         ratios[f"{job}:default/one"] = statistics.median(per_round)
         for side in sides:
             results[f"{job}:{side}"] = statistics.median(speeds[(job, side)])
             note = lines[(job, side)].split("; ", 1)[-1].split(": [", 1)[0] if job in TRAIN_JOBS else (
-                "runs/min" + (" (adds --num_cpu_devices=1)" if side == "one" else ""))
+                "runs/min, " + lines[(job, side)].split(", ", 3)[-1].split(": [", 1)[0])
             table.append((f"{job} {side}", results[f"{job}:{side}"], note))
     timing.emit("layout", "ex/s | runs/min", True, results, ratios, table)
 

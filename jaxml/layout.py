@@ -1,17 +1,18 @@
 """The CPU layout of a run: how many CPU devices it makes, and whether ``backend="none"`` trains over them.
 
-``config.parallel.cpu_devices`` is ``"auto"`` or a whole number N >= 1. It must be resolved before JAX creates
-its CPU backend (the first computation): ``use_cpu_layout(config)`` does it — the launchers call it, a notebook
-calls it once before anything else runs JAX — and sets ``jax_num_cpu_devices`` to N. With N > 1,
-``parallel.backend="none"`` and a CPU backend, the run is data-parallel (the ``shard_map`` driver) over the
-first N CPU devices: the same global batch, split; results equal the one-device run to float32 rounding. On a
-GPU or TPU the field does nothing; an explicit ``backend`` (shard_map, pmap, jit) keeps every device.
+``config.parallel.cpu_devices`` is ``"auto"`` or a whole number N >= 1. It is resolved before JAX creates its
+CPU backend (the first computation): ``use_cpu_layout(config)`` does it and sets ``jax_num_cpu_devices`` to N —
+``launch/train.py`` calls it (``--num_cpu_devices`` overrides), a notebook calls it once before anything runs
+JAX. With N > 1, ``parallel.backend="none"``, one process and a CPU backend, the run is data-parallel (the
+``shard_map`` driver) over the first N CPU devices: the same global batch, split, so results equal the
+one-device run to float32 rounding. On a GPU or TPU the field does nothing; an explicit ``backend`` (shard_map,
+pmap, jit) keeps every device. The K-means launcher takes ``kmeans_devices``.
 
 ``auto`` is every core for the models in ``EVERY_CORE`` and one device otherwise. Why: XLA:CPU already spreads
-one large matmul over the cores (the MLPs: 0.6x on two devices), while the GRU's chain of small per-step dots and
-the CNN's convolutions leave a core idle, which a second device fills (GRU 1.7x, CNN ~1.1x; bench/layout.py,
-bench/README.md). A batch that does not split into per-device slices of at least ``MIN_PER_DEVICE`` rows stays
-on one device. An unresolved ``auto`` (JAX already started) trains on one device.
+one large matmul over the cores (the MLPs ran 0.6x on two devices), while the GRU's chain of small per-step
+dots and the CNN's convolutions leave a core idle, which a second device fills (GRU 1.7x, CNN ~1.1x;
+``bench/layout.py``). A batch that does not split into slices of at least ``MIN_PER_DEVICE`` rows stays on one
+device. An unresolved ``auto`` (JAX already started, no call) trains on one device.
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def cpu_cores() -> int:
     if given.isdigit() and int(given) > 0:
         return int(given)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def kmeans_devices(image: bool) -> int:
+    """The K-means launcher's CPU devices: every core for a ``--data`` matrix (its points split over them;
+    bench/kmeans.py: the 1M-point fit 2.50x scikit-learn on 2 devices, 1.42x on one), one for a palette (a
+    thumbnail of <= 80,000 pixels fits in ~30 ms: a second device gains nothing and would compile a sharded
+    program into its first run)."""
+    return 1 if image else cpu_cores()
 
 
 def requested(config) -> int | str:
@@ -65,7 +74,7 @@ def resolve(config, *, cores: int | None = None, override: int | None = None) ->
 def use_cpu_layout(config, *, override: int | None = None):
     """A copy of ``config`` with ``parallel.cpu_devices`` resolved to N (``resolve``), and ``jax_num_cpu_devices``
     set to N when JAX has not started yet (a started JAX keeps its devices; the run uses the first N). Call it
-    before JAX's first computation: ``config = jaxml.train.use_cpu_layout(config)``."""
+    before JAX's first computation: ``config = jaxml.layout.use_cpu_layout(config)``."""
     n, _ = resolve(config, override=override)
     set_cpu_devices(n)
     config = config.copy_and_resolve_references()
@@ -90,7 +99,7 @@ def layout_devices(config) -> list | None:
     devices = jax.devices()
     if len(devices) < n:
         raise ValueError(f"config.parallel.cpu_devices={n} but JAX started with {len(devices)} CPU devices: "
-                         "resolve the layout before JAX's first computation (jaxml.train.use_cpu_layout(config)), "
+                         "resolve the layout before JAX's first computation (jaxml.layout.use_cpu_layout(config)), "
                          "or set config.parallel.cpu_devices=1")
     return devices[:n]
 
