@@ -42,6 +42,18 @@ def kmeans_devices(image: bool) -> int:
     return 1 if image else cpu_cores()
 
 
+def preset_cpu_devices() -> int | None:
+    """A CPU device count chosen before jaxml looked: ``jax_num_cpu_devices`` (or ``JAX_NUM_CPU_DEVICES``), else
+    XLA_FLAGS' ``--xla_force_host_platform_device_count``; None when neither is set."""
+    n = int(jax.config.jax_num_cpu_devices)
+    if n > 0:
+        return n
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_force_host_platform_device_count="):
+            return int(flag.split("=", 1)[1])
+    return None
+
+
 def requested(config) -> int | str:
     """``config.parallel.cpu_devices`` as ``"auto"`` or an int (the command line gives numbers as text)."""
     value = config.parallel.get("cpu_devices", AUTO)
@@ -58,11 +70,12 @@ def auto_devices(config, cores: int) -> int:
     return 1
 
 
-def resolve(config, *, cores: int | None = None, override: int | None = None) -> tuple[int, str]:
-    """(the CPU devices of the run, why): ``override`` (``--num_cpu_devices``) when given, else the config's
-    number, else ``auto_devices``."""
+def resolve(config, *, cores: int | None = None, override: int | None = None,
+            override_from: str = "--num_cpu_devices") -> tuple[int, str]:
+    """(the CPU devices of the run, why): ``override`` (``--num_cpu_devices``, or a count set in the environment:
+    ``preset_cpu_devices``) when given, else the config's number, else ``auto_devices``."""
     if override:
-        return int(override), "--num_cpu_devices"
+        return int(override), override_from
     if requested(config) != AUTO:
         return requested(config), "config"
     cores = cpu_cores() if cores is None else cores
@@ -83,9 +96,14 @@ def use_cpu_layout(config, *, override: int | None = None):
     return config
 
 
+def started() -> bool:
+    """JAX has created its backends (its device counts are fixed)."""
+    return xla_bridge.backends_are_initialized()
+
+
 def set_cpu_devices(n: int) -> None:
     """``jax_num_cpu_devices = n`` unless JAX has already started (then its devices stay as they are)."""
-    if not xla_bridge.backends_are_initialized():
+    if not started():
         jax.config.update("jax_num_cpu_devices", int(n))
 
 

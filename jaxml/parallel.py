@@ -103,15 +103,8 @@ def size_cpu_pool(local_devices: int) -> None:
 
 
 def _local_cpu_devices() -> int:
-    """Local CPU devices the client will create: ``jax_num_cpu_devices``, else XLA_FLAGS'
-    ``--xla_force_host_platform_device_count``, else 1."""
-    n = int(jax.config.jax_num_cpu_devices)
-    if n > 0:
-        return n
-    for flag in os.environ.get("XLA_FLAGS", "").split():
-        if flag.startswith("--xla_force_host_platform_device_count="):
-            return int(flag.split("=", 1)[1])
-    return 1
+    """Local CPU devices the client will create: the count set before (``layout.preset_cpu_devices``), else 1."""
+    return layout.preset_cpu_devices() or 1
 
 
 def _port_of(address: str) -> int:

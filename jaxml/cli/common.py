@@ -53,7 +53,8 @@ def setup(config=None, *, cpu_devices: int | None = None):
 
     The CPU layout (jaxml/layout.py), in one process: a training ``config`` gets ``config.parallel.cpu_devices``
     resolved (``"auto"``: the rule there) and is returned so; a launcher without one passes its default
-    ``cpu_devices``; ``--num_cpu_devices`` overrides both. The first line printed names the layout."""
+    ``cpu_devices``; ``--num_cpu_devices`` (or a count set in the environment: JAX_NUM_CPU_DEVICES, XLA_FLAGS)
+    overrides both. The first line printed names the layout."""
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
     if absl_logging.get_verbosity() < 1:
@@ -63,10 +64,12 @@ def setup(config=None, *, cpu_devices: int | None = None):
     compile_cache.enable()
     cluster = bool(_COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"))
     why = "one process per host: the field applies to single-process runs" if cluster else ""
+    preset = None if cluster or layout.started() else layout.preset_cpu_devices()   # JAX_NUM_CPU_DEVICES, XLA_FLAGS
     if config is not None and not cluster:
-        n, why = layout.resolve(config, override=_NDEV.value)
+        n, why = layout.resolve(config, override=_NDEV.value or preset,
+                                override_from="--num_cpu_devices" if _NDEV.value else "set in the environment")
         config = layout.use_cpu_layout(config, override=n)
-    elif _NDEV.value or (cpu_devices and not cluster):
+    elif _NDEV.value or (cpu_devices and not cluster and not preset):
         layout.set_cpu_devices(_NDEV.value or cpu_devices)
     if cluster:
         parallel.initialize_distributed(_COORD.value, _NPROC.value, _PID.value, timeout_s=_INIT_TIMEOUT.value)
