@@ -8,8 +8,7 @@ logged windows after the first (which holds the compile), from ``metrics.jsonl``
 the README gives it (``config.parallel.cpu_devices="auto"``, jaxml/layout.py); ``one`` adds
 ``--num_cpu_devices=1 --config.parallel.backend=none``. Launcher jobs, timed as whole processes (runs per
 minute): ``palette`` = ``launch/kmeans.py --image=china.png --k=5`` (scikit-learn's sample photo) with a warm
-compilation cache, ``palette_first`` the same from an empty one, ``kmeans_data`` = ``launch/kmeans.py
---data=X.npy --k=16`` on 400,000 x 16 Gaussian blobs (warm cache), ``nb`` = ``launch/naive_bayes.py
+compilation cache, ``palette_first`` the same from an empty one, ``nb`` = ``launch/naive_bayes.py
 --config=configs/imdb_nb.py`` (needs ``$JAXML_DATA_DIR/imdb``); their ``one`` adds ``--num_cpu_devices=1``.
 The two sides alternate within each round (order flipped every round); ratio = default / one (> 1: the default
 layout is faster), the median over rounds. A job whose default run is already on one device (its first line)
@@ -25,7 +24,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 from absl import app, flags
 
 import timing
@@ -40,7 +38,7 @@ TRAIN_JOBS = {   # name: (config, steps flag); every launch/train.py command of 
     "fashion_cnn": ("configs/fashion_cnn.py", "cnn_steps"),
     "clock": ("configs/clock.py", "cnn_steps"),
 }
-LAUNCHER_JOBS = ("palette", "palette_first", "kmeans_data", "nb")
+LAUNCHER_JOBS = ("palette", "palette_first", "nb")
 SAME = " 1 local / 1 global devices"   # in the first line: the default is already the one-device layout
 ONE_DEVICE = ("--num_cpu_devices=1", "--config.parallel.backend=none")
 
@@ -90,9 +88,6 @@ def launcher_speed(job: str, extra: tuple[str, ...], scratch: str) -> tuple[floa
     env = dict(os.environ)
     if job == "nb":
         cmd = ["launch/naive_bayes.py", "--config=configs/imdb_nb.py", f"--workdir={out}"]
-    elif job == "kmeans_data":
-        cmd = ["launch/kmeans.py", f"--data={os.path.join(scratch, 'blobs.npy')}", "--k=16", f"--out={out}/c.npz"]
-        env["JAXML_COMPILATION_CACHE"] = os.path.join(scratch, "cache")
     else:
         cmd = ["launch/kmeans.py", f"--image={os.path.join(scratch, 'china.png')}", "--k=5", f"--out={out}/s.png"]
         env["JAXML_COMPILATION_CACHE"] = out if job == "palette_first" else os.path.join(scratch, "cache")
@@ -110,12 +105,9 @@ def main(argv):
     lines = {}
     with tempfile.TemporaryDirectory() as scratch:
         china_png(scratch)
-        centres = np.random.default_rng(0).normal(0, 4, (16, 16))
-        points = centres[np.arange(400_000) % 16] + np.random.default_rng(1).normal(0, 1, (400_000, 16))
-        np.save(os.path.join(scratch, "blobs.npy"), points.astype(np.float32))
-        for job in {"palette", "kmeans_data"} & set(_JOBS.value):   # fill the warm cache, both layouts
+        if "palette" in _JOBS.value:   # fill the warm cache, both layouts
             for extra in sides.values():
-                launcher_speed(job, extra, scratch)
+                launcher_speed("palette", extra, scratch)
         for rnd in range(_REPEATS.value):
             for job in _JOBS.value:
                 for side in (list(sides) if rnd % 2 == 0 else list(sides)[::-1]):

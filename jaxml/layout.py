@@ -6,7 +6,7 @@ CPU backend (the first computation): ``use_cpu_layout(config)`` does it and sets
 JAX. With N > 1, ``parallel.backend="none"``, one process and a CPU backend, the run is data-parallel (the
 ``shard_map`` driver) over the first N CPU devices: the same global batch, split, so results equal the
 one-device run to float32 rounding. On a GPU or TPU the field does nothing; an explicit ``backend`` (shard_map,
-pmap, jit) keeps every device. The K-means launcher takes ``kmeans_devices``.
+pmap, jit) keeps every device.
 
 ``auto`` is every core for the models in ``EVERY_CORE`` and one device otherwise. Why: XLA:CPU already spreads
 one large matmul over the cores (the MLPs ran 0.6x on two devices), while the GRU's chain of small per-step
@@ -32,14 +32,6 @@ def cpu_cores() -> int:
     if given.isdigit() and int(given) > 0:
         return int(given)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def kmeans_devices(image: bool) -> int:
-    """The K-means launcher's CPU devices: every core for a ``--data`` matrix (its points split over them;
-    bench/kmeans.py: the 1M-point fit 2.50x scikit-learn on 2 devices, 1.42x on one), one for a palette (a
-    thumbnail of <= 80,000 pixels fits in ~30 ms: a second device gains nothing and would compile a sharded
-    program into its first run)."""
-    return 1 if image else cpu_cores()
 
 
 def preset_cpu_devices() -> int | None:

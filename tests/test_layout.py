@@ -140,24 +140,3 @@ def test_launcher_prints_and_stores_the_layout_and_the_flag_overrides_on_resume(
     assert final["eval"]["loss"] == pytest.approx({r["split"]: r for r in alone if r["step"] == 8}["eval"]["loss"],
                                                   rel=1e-4)
 
-
-def _kmeans(tmp_path, name, *extra):
-    out = tmp_path / f"{name}.npz"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "launch", "kmeans.py"), f"--data={tmp_path / 'x.npy'}",
-                        "--k=3", f"--out={out}", *extra], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, NPROC="2"))
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r.stderr.splitlines()[0], np.load(out)
-
-
-@pytest.mark.slow
-def test_kmeans_on_a_matrix_takes_every_core_by_default_and_equals_one_device(tmp_path):
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(c, 0.3, (101, 4)) for c in (0.0, 3.0, 6.0)]).astype(np.float32)  # 303 rows
-    np.save(tmp_path / "x.npy", x)
-    line, every = _kmeans(tmp_path, "every")
-    line1, one = _kmeans(tmp_path, "one", "--num_cpu_devices=1")
-    assert "2 local / 2 global devices" in line and "1 local / 1 global devices" in line1
-    np.testing.assert_array_equal(every["labels"], one["labels"])
-    np.testing.assert_allclose(every["centers"], one["centers"], rtol=1e-5)
-    assert layout.kmeans_devices(image=True) == 1                # a palette stays on one device

@@ -46,15 +46,14 @@ class QuietBackendProbe(logging.Filter):
         return not (record.levelno <= logging.INFO and record.getMessage().startswith("Unable to initialize backend"))
 
 
-def setup(config=None, *, cpu_devices: int | None = None):
+def setup(config=None):
     """Apply the cluster flags before JAX first runs; join the cluster when one is named; print the layout.
     Logging is quiet (WARNING: orbax logs every save at INFO) unless ``--verbosity`` is given; JAX's probe of
     platforms that are not installed stays silent below ``--verbosity=1``.
 
     The CPU layout (jaxml/layout.py), in one process: a training ``config`` gets ``config.parallel.cpu_devices``
-    resolved (``"auto"``: the rule there) and is returned so; a launcher without one passes its default
-    ``cpu_devices``; ``--num_cpu_devices`` (or a count set in the environment: JAX_NUM_CPU_DEVICES, XLA_FLAGS)
-    overrides both. The first line printed names the layout."""
+    resolved (``"auto"``: the rule there) and is returned so; ``--num_cpu_devices`` (or a count set in the
+    environment: JAX_NUM_CPU_DEVICES, XLA_FLAGS) overrides it. The first line printed names the layout."""
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
     if absl_logging.get_verbosity() < 1:
@@ -69,8 +68,8 @@ def setup(config=None, *, cpu_devices: int | None = None):
         n, why = layout.resolve(config, override=_NDEV.value or preset,
                                 override_from="--num_cpu_devices" if _NDEV.value else "set in the environment")
         config = layout.use_cpu_layout(config, override=n)
-    elif _NDEV.value or (cpu_devices and not cluster and not preset):
-        layout.set_cpu_devices(_NDEV.value or cpu_devices)
+    elif _NDEV.value:
+        layout.set_cpu_devices(_NDEV.value)
     if cluster:
         parallel.initialize_distributed(_COORD.value, _NPROC.value, _PID.value, timeout_s=_INIT_TIMEOUT.value)
     print(f"JAX {jax.__version__}, backend {jax.default_backend()}, process {jax.process_index()}/"

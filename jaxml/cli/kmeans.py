@@ -12,9 +12,8 @@
 
 The output path is checked before any work: its folder must exist and be writable, it must not be the input
 file, a dangling symbolic link, or an existing file this command did not write (a tagged swatch PNG, a
-centers/labels .npz) unless --overwrite says so; nothing is overwritten then. With several devices the points are
-split over a ``data`` mesh: on a CPU a --data matrix gets one device per core, a palette one (``--num_cpu_devices=N``
-overrides; jaxml/layout.py). Fails with exit status 1
+centers/labels .npz) unless --overwrite says so; nothing is overwritten then. With several devices
+(``--num_cpu_devices=N`` fakes N on a CPU) the points are split over a ``data`` mesh. Fails with exit status 1
 and the reason on the last line (k > distinct points, NaN/inf, an unreadable file, a bad output path).
 """
 from __future__ import annotations
@@ -28,7 +27,6 @@ from absl import flags
 from jax.experimental import multihost_utils
 from PIL import Image
 
-from jaxml import layout
 from jaxml.cli import common
 from jaxml.kmeans import kmeans, kmeans_auto_k
 from jaxml.kmeans import palette as pal
@@ -185,7 +183,7 @@ def save_swatch(pixels: np.ndarray, path: str) -> None:
 
 def main(argv):
     del argv
-    common.setup(cpu_devices=layout.kmeans_devices(image=bool(_IMAGE.value)))   # before JAX starts
+    common.setup()
 
     if bool(_IMAGE.value) == bool(_DATA.value):
         raise ValueError("give exactly one of --image or --data")
