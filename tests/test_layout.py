@@ -14,6 +14,7 @@ from jaxml.cli.common import load_config
 from jaxml.tasks import toy  # noqa: F401  (registers the blobs and adding datasets)
 from jaxml.train import config as config_lib
 from jaxml.train import drivers, fit, loop, objectives, optim
+from jaxml.train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,7 +116,7 @@ def _train(workdir, *extra):
     cmd = [sys.executable, os.path.join(ROOT, "launch", "train.py"), "--config=configs/gru_adding.py:quick",
            f"--workdir={workdir}", "--config.data.length=5", "--config.model.hidden=(8,)",
            "--config.data.eval_size=64", "--config.data.eval_batch_size=64", "--config.train.progress_bar=false",
-           "--config.reports=()", *extra]
+           "--config.reports=()", "--config.train.num_steps=6", *extra]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, NPROC="2"))         # auto reads NPROC: 2 cores on any machine
     assert r.returncode == 0, r.stderr[-2000:]
@@ -126,17 +127,31 @@ def _train(workdir, *extra):
     return r.stderr.splitlines()[0], records, stored
 
 
+def test_a_resume_may_change_cpu_devices_without_allow_config_change(tmp_path):
+    c = blobs_config(2)
+    workdir_lib.check_config(str(tmp_path), c)                   # the first run stores its layout
+    os.makedirs(tmp_path / "checkpoints" / "4")                  # ... and has a checkpoint to resume
+    with open(tmp_path / "config.json") as f:
+        assert json.load(f)["parallel"]["cpu_devices"] == 2
+    workdir_lib.check_config(str(tmp_path), blobs_config(1))     # another layout: resumes, nothing refused
+    older = blobs_config(2)
+    del older.parallel["cpu_devices"]                            # a workdir written before the field existed
+    with open(tmp_path / "config.json", "w") as f:
+        f.write(older.to_json_best_effort(sort_keys=True))
+    workdir_lib.check_config(str(tmp_path), blobs_config(2))
+    c.optimizer.lr = 0.5                                         # what a run trains still needs naming
+    with pytest.raises(config_lib.ConfigError, match="allow_config_change=optimizer.lr"):
+        workdir_lib.check_config(str(tmp_path), c)
+
+
 @pytest.mark.slow
-def test_launcher_prints_and_stores_the_layout_and_the_flag_overrides_on_resume(tmp_path):
-    line, records, stored = _train(tmp_path / "w", "--config.train.num_steps=4")
+def test_launcher_prints_and_stores_the_layout_and_the_flag_overrides_it(tmp_path):
+    line, records, stored = _train(tmp_path / "auto")
     assert "layout: data-parallel over 2 CPU devices (shard_map); config.parallel.cpu_devices=2 (auto: gru" in line
     assert stored["parallel"]["cpu_devices"] == 2 and stored["parallel"]["backend"] == "none"
-    # The same run continued on one device: the layout may change on resume, the result equals a one-device run.
-    line1, resumed, _ = _train(tmp_path / "w", "--config.train.num_steps=8", "--num_cpu_devices=1",
-                               "--allow_config_change=train.num_steps")
+    line1, alone, stored1 = _train(tmp_path / "one", "--num_cpu_devices=1")
     assert "layout: backend none, one device; config.parallel.cpu_devices=1 (--num_cpu_devices)" in line1
-    _, alone, _ = _train(tmp_path / "one", "--config.train.num_steps=8", "--num_cpu_devices=1")
-    final = {r["split"]: r for r in resumed if r["step"] == 8}
-    assert final["eval"]["loss"] == pytest.approx({r["split"]: r for r in alone if r["step"] == 8}["eval"]["loss"],
+    assert stored1["parallel"]["cpu_devices"] == 1
+    final = {r["split"]: r for r in records if r["step"] == 6}
+    assert final["eval"]["loss"] == pytest.approx({r["split"]: r for r in alone if r["step"] == 6}["eval"]["loss"],
                                                   rel=1e-4)
-
