@@ -47,9 +47,15 @@ def preset_cpu_devices() -> int | None:
 
 
 def requested(config) -> int | str:
-    """``config.parallel.cpu_devices`` as ``"auto"`` or an int (the command line gives numbers as text)."""
+    """``config.parallel.cpu_devices`` as ``"auto"`` or an int >= 1 (the command line gives numbers as text);
+    anything else raises ValueError naming the field."""
     value = config.parallel.get("cpu_devices", AUTO)
-    return value if value == AUTO else int(value)
+    if value == AUTO:
+        return AUTO
+    if (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit()):
+        if int(value) >= 1:
+            return int(value)
+    raise ValueError(f'config.parallel.cpu_devices must be "auto" or a whole number >= 1, got {value!r}')
 
 
 def auto_devices(config, cores: int) -> int:

@@ -85,13 +85,12 @@ def _accum_steps(config, num_devices: int) -> None:
 
 
 def _cpu_devices(config) -> int:
-    """``config.parallel.cpu_devices`` as a number (1 for "auto": resolved before JAX starts, layout.py)."""
-    value = config.parallel.get("cpu_devices", layout.AUTO)
-    ok = value == layout.AUTO or (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
-        isinstance(value, str) and value.isdigit() and int(value) >= 1)
-    if not ok:
-        raise ConfigError(f"config.parallel.cpu_devices must be \"auto\" or a whole number >= 1, got {value!r}")
-    return 1 if value == layout.AUTO else int(value)
+    """``config.parallel.cpu_devices`` as a number (1 for "auto": resolved before JAX starts, jaxml/layout.py)."""
+    try:
+        n = layout.requested(config)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return 1 if n == layout.AUTO else n
 
 
 def _precision(config) -> None:
