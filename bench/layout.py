@@ -12,7 +12,9 @@ compilation cache, ``palette_first`` the same from an empty one, ``nb`` = ``laun
 --config=configs/imdb_nb.py`` (needs ``$JAXML_DATA_DIR/imdb``); their ``one`` adds ``--num_cpu_devices=1``.
 The two sides alternate within each round (order flipped every round); ratio = default / one (> 1: the default
 layout is faster), the median over rounds. A job whose default run is already on one device (its first line)
-is not run again: its ratio is 1 by construction ("same layout"). MNIST/Fashion need ``$JAXML_DATA_DIR``.
+is not run again: its ratio is 1 by construction ("same layout"). ``--candidate_devices=N`` times a layout not
+yet adopted (the training jobs' default side adds ``--config.parallel.cpu_devices=N``). MNIST/Fashion need
+``$JAXML_DATA_DIR``.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ _JOBS = flags.DEFINE_list("jobs", [*TRAIN_JOBS, *LAUNCHER_JOBS], "Jobs to run.")
 _STEPS = flags.DEFINE_integer("steps", 300, "Training steps of the MLP, GRU and tutorial jobs.")
 _CNN_STEPS = flags.DEFINE_integer("cnn_steps", 60, "Training steps of the CNN and clock jobs.")
 _LOG_EVERY = flags.DEFINE_integer("log_every", 0, "Steps per logged window (0: a sixth of the steps).")
+_CANDIDATE = flags.DEFINE_integer("candidate_devices", 0, "N > 0: the training jobs' default side adds "
+                                  "--config.parallel.cpu_devices=N (a layout to try before adopting it in auto).")
 
 
 def run(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
@@ -100,13 +104,14 @@ def main(argv):
     unknown = set(_JOBS.value) - set(TRAIN_JOBS) - set(LAUNCHER_JOBS)
     if unknown:
         raise ValueError(f"unknown --jobs {sorted(unknown)}; known: {[*TRAIN_JOBS, *LAUNCHER_JOBS]}")
-    sides = {"default": (), "one": ONE_DEVICE}
+    sides = {"default": (f"--config.parallel.cpu_devices={_CANDIDATE.value}",) if _CANDIDATE.value else (),
+             "one": ONE_DEVICE}
     speeds = {(job, side): [] for job in _JOBS.value for side in sides}
     lines = {}
     with tempfile.TemporaryDirectory() as scratch:
         china_png(scratch)
         if "palette" in _JOBS.value:   # fill the warm cache, both layouts
-            for extra in sides.values():
+            for extra in ((), ONE_DEVICE):
                 launcher_speed("palette", extra, scratch)
         for rnd in range(_REPEATS.value):
             for job in _JOBS.value:
@@ -118,7 +123,7 @@ def main(argv):
                         v, line = train_speed(config, _STEPS.value if steps == "steps" else _CNN_STEPS.value,
                                               sides[side], scratch)
                     else:
-                        v, line = launcher_speed(job, sides[side], scratch)
+                        v, line = launcher_speed(job, sides[side] if side == "one" else (), scratch)
                     speeds[(job, side)].append(v)
                     lines[(job, side)] = line
                     print(f"round {rnd} {job:13s} {side:7s} {v:10.2f}  {line}", file=sys.stderr, flush=True)
