@@ -11,10 +11,12 @@ all GRU parameters. Reports sequences/s (median), the step time and the first ca
 thread (on a loaded machine its default can be many times slower); the faster median is the peer.
 
 Both sides on every core: PyTorch splits each matmul over its intra-op threads; jaxml, as its training loop does
-with ``--num_cpu_devices=N --config.parallel.backend=shard_map``, splits the batch over the cores as CPU devices
-(``jaxml(N devices)``: ``jax.shard_map`` over a ``data`` mesh, each device differentiating its sequences' share of
-the loss, the gradients ``psum``-ed; the same gradients as one device up to summation order). The ratios are
-given for the faster jaxml row (``jaxml/torch``) and for one device alone (``jaxml-1dev/torch``).
+by default for the GRU (``config.parallel.cpu_devices="auto"``, jaxml/layout.py), splits the batch over the cores
+as CPU devices (``jaxml(N devices)``: ``jax.shard_map`` over a ``data`` mesh, each device differentiating its
+sequences' share of the loss, the gradients ``psum``-ed; the same gradients as one device up to summation order).
+The row a user gets by default (``auto`` for ``configs/gru_adding.py`` at this batch on these cores, unroll 1) is
+marked "default layout"; the ratios are given for it (``jaxml-default/torch``), for the faster jaxml row
+(``jaxml/torch``) and for one device alone (``jaxml-1dev/torch``).
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 import timing
-from jaxml import parallel
+from jaxml import layout, parallel
+from jaxml.cli.config_file import load_config
 from jaxml.models import gru
 
 flags.DEFINE_integer("batch", 64, "Batch size.")
@@ -40,7 +43,7 @@ flags.DEFINE_integer("repeats", 7, "Timed repeats (median reported).")
 flags.DEFINE_integer("calls", 3, "fwd+bwd calls per timed repeat.")
 flags.DEFINE_list("unroll", ["1", "2", "4"], "jaxml scan unroll factors to measure (the best is reported).")
 flags.DEFINE_bool("reference", True, "Also time the plain-autodiff lax.scan of the same cell.")
-flags.DEFINE_integer("devices", 0, "CPU devices for the batch-split jaxml row (0 = os.cpu_count(); 1 = no such row).")
+flags.DEFINE_integer("devices", 0, "CPU devices for the batch-split jaxml row (0 = every core; 1 = no such row).")
 FLAGS = flags.FLAGS
 
 
@@ -129,7 +132,7 @@ def bench_torch(x, threads):
 
 def main(argv):
     del argv
-    cores = FLAGS.devices or os.cpu_count() or 1
+    cores = FLAGS.devices or layout.cpu_cores()
     if cores > 1:
         jax.config.update("jax_num_cpu_devices", cores)   # before JAX first runs
     x = np.random.default_rng(0).standard_normal((FLAGS.batch, FLAGS.time, FLAGS.features)).astype(np.float32)
@@ -152,11 +155,17 @@ def main(argv):
         torch.set_num_threads(default_threads)
     except ImportError:
         print("PyTorch not installed: pip install -e '.[bench]' to compare with it")
+    config = load_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                      "configs", "gru_adding.py"))
+    config.data.batch_size = FLAGS.batch
+    n_default = layout.auto_devices(config, cores)
+    default = f"jaxml({n_default} devices)" if n_default > 1 else "jaxml(unroll=1)"
     medians = timing.interleaved_medians(runs, repeats=FLAGS.repeats)
     seqs = {k: FLAGS.batch * FLAGS.calls / t for k, t in medians.items()}
     best = max((k for k in seqs if k.startswith("jaxml")), key=seqs.get)
     best_1dev = max((k for k in seqs if k.startswith("jaxml(unroll")), key=seqs.get)
-    results = {"jaxml": seqs[best], "jaxml-1dev": seqs[best_1dev], "flax": seqs["flax"]}
+    results = {"jaxml": seqs[best], "jaxml-default": seqs[default], "jaxml-1dev": seqs[best_1dev],
+               "flax": seqs["flax"]}
     torch_rows = [k for k in seqs if k.startswith("torch")]
     if torch_rows:
         best_torch = max(torch_rows, key=seqs.get)
@@ -167,9 +176,11 @@ def main(argv):
     # on one device, so they are compared with jaxml on one device.
     ratios = {f"jaxml-1dev/{k}": results["jaxml-1dev"] / v for k, v in results.items() if not k.startswith("jaxml")}
     if torch_rows:
+        ratios["jaxml-default/torch"] = results["jaxml-default"] / results["torch"]
         ratios["jaxml/torch"] = results["jaxml"] / results["torch"]
     notes = {best_1dev: "best on one device; ", best: "best jaxml; ",
              **({best_torch: "peer torch; "} if torch_rows else {})}
+    notes[default] = "default layout; " + notes.get(default, "")
     table = [(k, v, f"{notes.get(k, '')}step {1e3 * medians[k] / FLAGS.calls:.1f} ms, first call {first[k]:.2f} s")
              for k, v in seqs.items()]
     print(f"GRU fwd+bwd, batch {FLAGS.batch}, T {FLAGS.time}, input {FLAGS.features}, hidden {FLAGS.hidden}, "

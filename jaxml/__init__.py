@@ -26,8 +26,8 @@ import importlib
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("data", "kmeans", "losses", "metrics", "models", "naive_bayes", "nn", "parallel", "tasks", "train",
-               "tune")
+_SUBMODULES = ("data", "kmeans", "layout", "losses", "metrics", "models", "naive_bayes", "nn", "parallel", "tasks",
+               "train", "tune")
 __all__ = ["__version__", *_SUBMODULES]
 
 

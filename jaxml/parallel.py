@@ -18,6 +18,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxml import layout
 from jaxml.ports import port_is_free
 
 DATA_AXIS = "data"
@@ -91,10 +92,7 @@ def size_cpu_pool(local_devices: int) -> None:
     """Set ``PJRT_NPROC`` (the XLA:CPU client's thread count, read once when the client is created) to
     ``cpu_pool_threads`` (cores: ``NPROC`` when set, like XLA) unless the user set it; a user's value below
     that gets a warning."""
-    cores = os.environ.get("NPROC", "").strip()
-    cores = int(cores) if cores.isdigit() else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                                else os.cpu_count() or 1)
-    need = cpu_pool_threads(local_devices, cores)
+    need = cpu_pool_threads(local_devices, layout.cpu_cores())
     given = os.environ.get("PJRT_NPROC", "").strip()
     if not given:
         os.environ["PJRT_NPROC"] = str(need)
@@ -105,15 +103,8 @@ def size_cpu_pool(local_devices: int) -> None:
 
 
 def _local_cpu_devices() -> int:
-    """Local CPU devices the client will create: ``jax_num_cpu_devices``, else XLA_FLAGS'
-    ``--xla_force_host_platform_device_count``, else 1."""
-    n = int(jax.config.jax_num_cpu_devices)
-    if n > 0:
-        return n
-    for flag in os.environ.get("XLA_FLAGS", "").split():
-        if flag.startswith("--xla_force_host_platform_device_count="):
-            return int(flag.split("=", 1)[1])
-    return 1
+    """Local CPU devices the client will create: the count set before (``layout.preset_cpu_devices``), else 1."""
+    return layout.preset_cpu_devices() or 1
 
 
 def _port_of(address: str) -> int:

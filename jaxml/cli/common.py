@@ -21,7 +21,7 @@ import jax
 from absl import flags
 from absl import logging as absl_logging
 
-from jaxml import compile_cache, parallel
+from jaxml import compile_cache, layout, parallel
 from jaxml.cli import runner
 from jaxml.cli.config_file import load_config  # noqa: F401  (the one config loader, re-exported)
 
@@ -46,10 +46,14 @@ class QuietBackendProbe(logging.Filter):
         return not (record.levelno <= logging.INFO and record.getMessage().startswith("Unable to initialize backend"))
 
 
-def setup() -> None:
+def setup(config=None):
     """Apply the cluster flags before JAX first runs; join the cluster when one is named; print the layout.
     Logging is quiet (WARNING: orbax logs every save at INFO) unless ``--verbosity`` is given; JAX's probe of
-    platforms that are not installed stays silent below ``--verbosity=1``."""
+    platforms that are not installed stays silent below ``--verbosity=1``.
+
+    The CPU layout (jaxml/layout.py), in one process: a training ``config`` gets ``config.parallel.cpu_devices``
+    resolved (``"auto"``: the rule there) and is returned so; ``--num_cpu_devices`` (or a count set in the
+    environment: JAX_NUM_CPU_DEVICES, XLA_FLAGS) overrides it. The first line printed names the layout."""
     if not flags.FLAGS["verbosity"].present:
         absl_logging.set_verbosity(absl_logging.WARNING)
     if absl_logging.get_verbosity() < 1:
@@ -57,11 +61,20 @@ def setup() -> None:
         if not any(isinstance(f, QuietBackendProbe) for f in probe_logger.filters):
             probe_logger.addFilter(QuietBackendProbe())
     compile_cache.enable()
-    if _NDEV.value:
-        jax.config.update("jax_num_cpu_devices", _NDEV.value)
-    if _COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    cluster = bool(_COORD.value or _NPROC.value or os.environ.get("JAX_COORDINATOR_ADDRESS"))
+    why = "one process per host: the field applies to single-process runs" if cluster else ""
+    preset = None if cluster or layout.started() else layout.preset_cpu_devices()   # JAX_NUM_CPU_DEVICES, XLA_FLAGS
+    if config is not None and not cluster:
+        n, why = layout.resolve(config, override=_NDEV.value or preset,
+                                override_from="--num_cpu_devices" if _NDEV.value else "set in the environment")
+        config = layout.use_cpu_layout(config, override=n)
+    elif _NDEV.value:
+        layout.set_cpu_devices(_NDEV.value)
+    if cluster:
         parallel.initialize_distributed(_COORD.value, _NPROC.value, _PID.value, timeout_s=_INIT_TIMEOUT.value)
     print(f"JAX {jax.__version__}, backend {jax.default_backend()}, process {jax.process_index()}/"
-          f"{jax.process_count()}, {jax.local_device_count()} local / {jax.device_count()} global devices: "
-          f"{jax.local_devices()}", file=sys.stderr)
+          f"{jax.process_count()}, {jax.local_device_count()} local / {jax.device_count()} global devices"
+          + (f"; {layout.describe(config, why)}" if config is not None else "") + f": {jax.local_devices()}",
+          file=sys.stderr)
+    return config
 

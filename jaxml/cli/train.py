@@ -28,8 +28,8 @@ flags.adopt_module_key_flags(common)
 
 def main(argv):
     del argv
-    common.setup()
-    trained = train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
+    config = common.setup(_CONFIG.value)    # with config.parallel.cpu_devices resolved (jaxml/layout.py)
+    trained = train_and_evaluate(config, _WORKDIR.value, allow_config_change=_ALLOW.value)
     for split, rec in trained.final.items():
         shown = {k: round(v, 6) if isinstance(v, float) else v for k, v in rec.items() if k not in ("step", "split")}
         print(f"{split}: {shown}")

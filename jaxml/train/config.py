@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxml import data, models
+from jaxml import data, layout, models
 from jaxml.train import gspmd, objectives, optim, precision, reports
 
 
@@ -52,7 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
             "metric": "", "split": "", "mode": "min", "patience": 5, "min_delta": 0.0}),
     })
     c.parallel = ml_collections.ConfigDict({"backend": "none",    # none | shard_map | pmap | jit
-                                            "mesh": {"data": -1, "fsdp": 1}})   # jit: named axes (gspmd.py)
+                                            "mesh": {"data": -1, "fsdp": 1},    # jit: named axes (gspmd.py)
+                                            # CPU devices: "auto" | N; N > 1 makes "none" data-parallel (layout.py)
+                                            "cpu_devices": layout.AUTO}, type_safe=False)   # "auto" or a number
     c.precision = ml_collections.ConfigDict({                     # jaxml/train/precision.py
         "compute_dtype": "float32",                                # float32 | bfloat16 | float16
         "loss_scale_init": 2.0 ** 15, "loss_scale_period": 2000})  # float16's dynamic loss scale
@@ -75,11 +77,20 @@ def _accum_steps(config, num_devices: int) -> None:
         raise ConfigError(f"config.train.accum_steps must be a whole number >= 1, got {k!r}")
     if k == 1:
         return
-    rows = k * (num_devices if config.parallel.backend != "none" else 1)
+    rows = k * (num_devices if config.parallel.backend != "none" else _cpu_devices(config))
     if config.data.batch_size % rows:
         where = f"{num_devices} devices x " if rows != k else ""
         raise ConfigError(f"config.data.batch_size={config.data.batch_size} is not divisible by {where}"
                           f"config.train.accum_steps={k} microbatches")
+
+
+def _cpu_devices(config) -> int:
+    """``config.parallel.cpu_devices`` as a number (1 for "auto": resolved before JAX starts, jaxml/layout.py)."""
+    try:
+        n = layout.requested(config)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return 1 if n == layout.AUTO else n
 
 
 def _precision(config) -> None:
@@ -150,6 +161,7 @@ def validate(config, *, num_devices: int = 1) -> None:
         if es.mode not in ("min", "max"):
             raise ConfigError(f"config.train.early_stopping.mode must be 'min' or 'max', got {es.mode!r}")
         _positive(config, "train.early_stopping.patience")
+    cpu_devices = _cpu_devices(config)
     if config.parallel.backend not in ("none", "shard_map", "pmap", "jit"):
         raise ConfigError(f"config.parallel.backend must be none, shard_map, pmap or jit, "
                           f"got {config.parallel.backend!r}")
@@ -163,6 +175,12 @@ def validate(config, *, num_devices: int = 1) -> None:
             size = config.data[path.split(".")[1]]
             if size % num_devices:
                 raise ConfigError(f"config.{path}={size} is not divisible by the {num_devices} devices")
+    elif cpu_devices > 1:
+        for path in ("data.batch_size", "data.eval_batch_size"):
+            size = config.data[path.split(".")[1]]
+            if size % cpu_devices:
+                raise ConfigError(f"config.{path}={size} is not divisible by config.parallel.cpu_devices={cpu_devices} "
+                                  "(its data-parallel devices); set cpu_devices to a divisor, or \"auto\"")
     for name in config.reports:
         if name not in reports.REPORTS:
             raise ConfigError(f"config.reports: unknown report {name!r}; known: {sorted(reports.REPORTS)}")

@@ -20,7 +20,7 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxml import parallel
+from jaxml import layout, parallel
 from jaxml.parallel import DATA_AXIS
 from jaxml.train import gspmd
 from jaxml.train import step as step_lib
@@ -151,9 +151,12 @@ class PmapDriver(_OneRun):
 
 
 def make(config, model, objective, optimizer) -> Driver:
-    """The driver ``config.parallel.backend`` names, stepping with the config's seed and penalties."""
+    """The driver ``config.parallel.backend`` names (``none`` over several CPU devices: ``shard_map``, layout.py),
+    stepping with the config's seed and penalties."""
     backend, hp = config.parallel.backend, step_lib.run_hparams(config)
     kw = {"accum_steps": int(config.train.get("accum_steps", 1))}
+    if devices := layout.layout_devices(config):     # "none" over config.parallel.cpu_devices CPU devices
+        return ShardMapDriver(model, objective, optimizer, hp, mesh=parallel.data_mesh(devices), **kw)
     if backend == "none":
         return SingleDevice(model, objective, optimizer, hp, **kw)
     if backend == "shard_map":

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import jax
 
-from jaxml import compile_cache, data, models
+from jaxml import compile_cache, data, layout, models
 from jaxml.models import views
 from jaxml.train import config as config_lib
 from jaxml.train import (
@@ -97,8 +97,8 @@ def run_loop(config, members: list[periodic.Member], driver: drivers.Driver, sta
     steps or ``checkpoint_every_s`` seconds, whichever comes first, and at the end; a SIGTERM/SIGINT saves after
     the step in progress and raises ``preemption.Preempted``. Returns (state, the step it stopped at)."""
     util = profiling.Utilisation(config.get("precision", {}).get("compute_dtype", "float32"),
-                                 1 if config.parallel.backend == "none" else jax.device_count(),
-                                 per_device_program=config.parallel.backend in ("shard_map", "pmap"))
+                                 layout.run_devices(config),
+                                 per_device_program=layout.driver_backend(config) in ("shard_map", "pmap"))
     train_log = periodic.TrainLogger(splits.train.steps_per_epoch, utilisation=util, start=start)
     window = profiling.ProfileWindow(config.train.get("profile_steps", ()), members[0].workdir)
     evaluator = periodic.PeriodicEval(config, splits)

@@ -27,7 +27,8 @@ from jaxml.train.config import ConfigError, base_config
 
 # Fields that never change what a run computes: they may differ between a run and its resumption.
 RUNTIME_FIELDS = ("train.progress_bar", "train.sync_every", "train.checkpoint_every", "train.checkpoint_every_s",
-                  "train.keep_checkpoints", "data.data_dir", "train.prefetch", "train.profile_steps")
+                  "train.keep_checkpoints", "data.data_dir", "train.prefetch", "train.profile_steps",
+                  "parallel.cpu_devices")   # the machine's layout (jaxml/layout.py): float32 rounding only
 # Fields (and prefixes of fields) that say how a run goes on, not what it trains: a resumed run may change them
 # when ``--allow_config_change`` names them (the checkpointer still refuses one that changes the state's structure).
 RESUMABLE = ("optimizer", "regularization", "train", "reports", "parallel", "data.eval_batch_size")
