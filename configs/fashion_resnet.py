@@ -18,7 +18,7 @@ from jaxml.tasks.images.config import resnet_model, tiny_smoke_run
 def get_config(arg=None):
     c, flags = image_config("fashion_mnist", "cnn", (), arg)
     quick = "quick" in flags
-    c.model = resnet_model(quick)
+    c.model = resnet_model(quick, widths=(32, 64, 128))
     c.data.standardize = True
     c.data.augment_crop = 2
     c.data.augment_flip = True
@@ -27,7 +27,7 @@ def get_config(arg=None):
     c.optimizer.momentum = 0.9
     c.optimizer.schedule = "cosine"
     c.regularization.l2 = 5e-4
-    c.train.num_epochs = 30
+    c.train.num_epochs = 15
     if quick:
         tiny_smoke_run(c)
     return c

@@ -14,12 +14,12 @@ from jaxml.tasks.imdb_seq.config import imdb_config
 
 
 def get_config(arg=None):
-    c, quick = imdb_config({"name": "text_gru", "embed_dim": 128, "hidden": (128,), "bidirectional": True,
+    c, quick = imdb_config({"name": "text_gru", "embed_dim": 64, "hidden": (64,), "bidirectional": True,
                             "pool": "mean", "dropout": 0.3}, arg)
     if quick:
         c.model.embed_dim, c.model.hidden = 16, (16,)
     c.optimizer.name = "adam"
     c.optimizer.lr = 1e-3
     c.optimizer.schedule = "cosine"
-    c.train.num_epochs = 6
+    c.train.num_epochs = 4
     return c

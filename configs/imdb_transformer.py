@@ -14,14 +14,14 @@ from jaxml.tasks.imdb_seq.config import imdb_config
 
 
 def get_config(arg=None):
-    c, quick = imdb_config({"name": "transformer", "input": "tokens", "dim": 128, "depth": 2, "heads": 4,
-                            "mlp_dim": 256, "pool": "mean", "dropout": 0.1}, arg)
+    c, quick = imdb_config({"name": "transformer", "input": "tokens", "dim": 64, "depth": 2, "heads": 4,
+                            "mlp_dim": 128, "pool": "mean", "dropout": 0.1}, arg)
     if quick:
         c.model.dim, c.model.depth, c.model.mlp_dim = 16, 1, 32
     c.optimizer.name = "adamw"
-    c.optimizer.lr = 5e-4
+    c.optimizer.lr = 1e-3
     c.optimizer.weight_decay = 0.01
     c.optimizer.schedule = "warmup_cosine"
-    c.optimizer.warmup_steps = 2 if quick else 500
-    c.train.num_epochs = 6
+    c.optimizer.warmup_steps = 2 if quick else 200
+    c.train.num_epochs = 3
     return c

@@ -23,7 +23,7 @@ def get_config(arg=None):
     c.data.augment_crop = 2
     c.data.augment_flip = False
     c.optimizer.schedule = "cosine"
-    c.train.num_epochs = 15
+    c.train.num_epochs = 12
     if quick:
         tiny_smoke_run(c)
     return c

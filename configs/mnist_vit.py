@@ -21,17 +21,17 @@ def get_config(arg=None):
     c, flags = image_config("mnist", "cnn", (), arg)
     quick = "quick" in flags
     c.model = ml_collections.ConfigDict({"name": "vit", "patch_size": 7, "dim": 16 if quick else 64,
-                                         "depth": 1 if quick else 6, "heads": 4, "mlp_dim": 32 if quick else 128,
-                                         "pool": "cls", "num_outputs": 10, "dropout": 0.1, "stochastic_depth": 0.1})
+                                         "depth": 1 if quick else 4, "heads": 4, "mlp_dim": 32 if quick else 128,
+                                         "pool": "cls", "num_outputs": 10, "dropout": 0.0, "stochastic_depth": 0.0})
     c.data.standardize = True
     c.data.augment_crop = 2
     c.optimizer.name = "adamw"
     c.optimizer.lr = 1e-3
     c.optimizer.weight_decay = 0.05
     c.optimizer.schedule = "warmup_cosine"
-    c.optimizer.warmup_steps = 500
+    c.optimizer.warmup_steps = 300
     c.optimizer.grad_clip = 1.0
-    c.train.num_epochs = 40
+    c.train.num_epochs = 10
     if quick:
         tiny_smoke_run(c)
         c.optimizer.warmup_steps = 2
