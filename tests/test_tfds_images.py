@@ -41,6 +41,18 @@ def test_mock_cifar10_arrays_statistics_and_cache(tmp_path):
     assert again.class_names == got.class_names
 
 
+def test_cache_is_keyed_by_the_dataset_version(tmp_path, monkeypatch):
+    kwargs = {"data_dir": str(tmp_path / "tfds"), "cache_dir": str(tmp_path / "cache")}
+    with tfds.testing.mock_data(num_examples=4):
+        assert tfds_images.dataset_version("cifar10", None) == str(tfds.builder("cifar10").version)
+        tfds_images.load("cifar10", **kwargs)
+    tfds_images.load.cache_clear()
+    monkeypatch.setattr(tfds_images, "dataset_version", lambda name, data_dir: "99.0.0")
+    with pytest.raises(FileNotFoundError, match="is not readable"):   # not the cache of the other version
+        tfds_images.load("cifar10", **kwargs)
+    tfds_images.load.cache_clear()
+
+
 def test_names_and_unprepared_dataset_errors(tmp_path):
     assert "tfds:cifar10" in data.BUILDERS and "tfds:" in data.BUILDERS and "cifar10" not in data.BUILDERS
     with pytest.raises(ValueError, match="name a TFDS dataset after 'tfds:'"):

@@ -1,5 +1,5 @@
 """Any TFDS image-classification dataset by name, read with ``tfds.data_source`` (array_record; reading needs no
-TensorFlow), decoded once and cached as one ``.npz`` per (dataset, version, data dir).
+TensorFlow), decoded once and cached as one ``.npz`` per (dataset, version the builder reads, data dir).
 
 ``load("cifar10", data_dir=..., cache_dir=...)`` -> :class:`TfdsImages`: ``splits`` {split: (uint8[N, H, W, C],
 int32[N])} for every split the dataset info lists (("train", "test") when it lists none, as under
@@ -93,6 +93,16 @@ def _decode(name, data_dir, image_key, label_key):
     return splits, tuple(label.names), str(info.version)
 
 
+def dataset_version(name: str, data_dir: str | None) -> str:
+    """The version ``tfds.data_source`` reads: the one ``name`` pins ("cifar10:3.0.2"), else the builder's
+    (its code's); "" when TFDS does not know ``name`` (reading it then fails with its own message)."""
+    import tensorflow_datasets as tfds
+    try:
+        return str(tfds.builder(name, data_dir=data_dir).version)
+    except Exception:  # TFDS's "not found" errors vary by version
+        return ""
+
+
 def _stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
     mean = flat.mean(0)
@@ -105,13 +115,14 @@ def load(name: str, *, data_dir: str | None = None, cache_dir: str | None = None
     """The dataset's splits, classes and pixel statistics (module docstring), from the cache when there."""
     data_dir = None if not data_dir else os.path.abspath(os.fspath(data_dir))
     cache_dir = cache_dir or default_cache_dir()
-    tag = hashlib.sha256(repr((name, data_dir, image_key, label_key)).encode()).hexdigest()[:12]
+    version = dataset_version(name, data_dir)     # a new version of the dataset is decoded afresh
+    tag = hashlib.sha256(repr((name, version, data_dir, image_key, label_key)).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"{name.replace('/', '_')}-{tag}.npz")
     if os.path.exists(path):
         with np.load(path) as z:
             splits = {s: (z[f"x_{s}"], z[f"y_{s}"]) for s in z["split_names"]}
             return TfdsImages(splits, tuple(z["class_names"]), z["mean"], z["std"])
-    splits, class_names, version = _decode(name, data_dir, image_key, label_key)
+    splits, class_names, _ = _decode(name, data_dir, image_key, label_key)
     mean, std = _stats(splits["train"][0])
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + f".tmp{os.getpid()}.npz"

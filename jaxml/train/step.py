@@ -35,6 +35,14 @@ def _masked_sums(per_example: dict, mask: jax.Array) -> dict:
     return sums
 
 
+def batch_inputs(model, batch: dict) -> dict:
+    """The batch's per-example model inputs beyond ``x``: ``lengths`` (int[B]) for a model that takes it (text
+    models), so the data's own lengths, not the padding id, mark where each sequence ends."""
+    if "lengths" in batch and "lengths" in getattr(model, "extras", ()):
+        return {"lengths": batch["lengths"]}
+    return {}
+
+
 def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, l1=None, l2=None,
               axis_name: str | None = None, psum_loss: bool = False, apply_kwargs: dict | None = None):
     """The training loss of one batch and its metric sums: ``(loss, (sums, new_model_state))``.
@@ -45,7 +53,7 @@ def step_loss(model, objective, params, model_state, batch: dict, key, mask, *, 
     Both the single-model step and the vmapped population member step differentiate this function.
     """
     outputs, new_model_state = model.apply(params, batch["x"], state=model_state, train=True, key=key,
-                                           axis_name=axis_name, **(apply_kwargs or {}))
+                                           axis_name=axis_name, **batch_inputs(model, batch), **(apply_kwargs or {}))
     loss_pe, metrics_pe = objective(outputs, batch)
     chex.assert_shape([loss_pe, *metrics_pe.values()], mask.shape)   # an objective returns per-example values
     sums = _masked_sums(metrics_pe, mask)
@@ -134,7 +142,7 @@ def run_hparams(config) -> Hparams:
 def make_eval_step(model, objective, *, axis_name: str | None = None):
     """``eval_step(params, model_state, batch) -> metric sums`` (train=False, masked)."""
     def eval_step(params, model_state, batch):
-        outputs, _ = model.apply(params, batch["x"], state=model_state, train=False)
+        outputs, _ = model.apply(params, batch["x"], state=model_state, train=False, **batch_inputs(model, batch))
         _, metrics_pe = objective(outputs, batch)
         sums = _masked_sums(metrics_pe, batch["mask"])
         return lax.psum(sums, axis_name) if axis_name is not None else sums

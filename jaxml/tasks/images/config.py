@@ -49,11 +49,11 @@ def image_config(dataset: str, model: str, layers: tuple, arg: str | None):
     return c, flags
 
 
-def resnet_model(quick: bool):
-    """The model section of ``configs/{mnist,fashion}_resnet.py``: a CIFAR-stem ResNet of 3 stages x 2 basic
-    blocks (32, 64, 128 channels); ``quick``: 2 stages x 1 block (8, 16)."""
-    return ml_collections.ConfigDict({"name": "resnet", "stages": (1, 1) if quick else (2, 2, 2),
-                                      "widths": (8, 16) if quick else (32, 64, 128), "stem": "cifar",
+def resnet_model(quick: bool, widths=(16, 32, 64)):
+    """The model section of ``configs/{mnist,fashion}_resnet.py``: a CIFAR-stem ResNet of 3 stages x 1 basic
+    block of ``widths`` channels (ResNet-8); ``quick``: 2 stages x 1 block (8, 16)."""
+    return ml_collections.ConfigDict({"name": "resnet", "stages": (1, 1) if quick else (1, 1, 1),
+                                      "widths": (8, 16) if quick else tuple(widths), "stem": "cifar",
                                       "num_outputs": 10, "bn_momentum": 0.9, "conv_impl": "auto",
                                       "remat": False})
 
