@@ -155,3 +155,10 @@ def test_launcher_prints_and_stores_the_layout_and_the_flag_overrides_it(tmp_pat
     final = {r["split"]: r for r in records if r["step"] == 6}
     assert final["eval"]["loss"] == pytest.approx({r["split"]: r for r in alone if r["step"] == 6}["eval"]["loss"],
                                                   rel=1e-4)
+
+
+def test_the_private_jax_query_layout_relies_on_is_where_it_expects():
+    """``layout.started`` asks ``jax._src.xla_bridge.backends_are_initialized``; when JAX moves it, an ``auto``
+    layout resolved after JAX started would no longer be noticed, so this fails first."""
+    jax.devices()
+    assert layout._backends_are_initialized is not None and layout.started()
