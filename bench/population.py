@@ -205,6 +205,8 @@ def run_workloads(workloads, steps: int, repeats: int, e2e_repeats: int, own_cac
                    f"{n} x {steps} jitted single-model steps; {work / med['seq']:.0f} GFLOP/s"),
                   (f"ceiling steps {workload}", ceiling,
                    f"ratio at the {peak:.0f} GFLOP/s matmul peak: {flops / 1e6:.1f} MFLOP a member step")]
+        print(f"[{workload} steps: {default} {med['pop']:.2f} s, {other} {med[other]:.2f} s, sequential "
+              f"{med['seq']:.2f} s]", flush=True)
         pop_e2e, seq_e2e = end_to_end(configs, own_cache)
         other_e2e, _ = end_to_end(configs, own_cache, layout=other)
         med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e, other: other_e2e}, repeats=e2e_repeats,
