@@ -1,26 +1,27 @@
-"""16 MLPs that differ in learning rate and seed: one vmapped population vs 16 sequential runs.
+"""16 MLPs that differ in learning rate and seed: one population (vmap and loop layouts) vs 16 sequential runs.
 
     flock /tmp/jaxml-bench.lock python bench/population.py [--quick] [--workloads=blobs,mnist] [--one_seed]
 
 Two measurements per workload, both timing exactly the same training (same steps, same per-member
 batches, since the seed also fixes the data order):
-  * ``steps``: steady state, compiled. jaxml: ``--steps`` vmapped population steps (16 members per call)
-    with their host batch gathering; peer: the same 16 x ``--steps`` single-model steps, one member
-    after another, with the ordinary ``make_train_step`` under ``jax.jit`` (what ``train_and_evaluate``
-    runs), lr held in the optimizer state so one compiled step serves every member.
+  * ``steps``: steady state, compiled. jaxml: ``--steps`` population steps through ``PopulationDriver``
+    (``put`` + ``train_step``, with their host batch gathering) in the layout ``train_population`` picks by
+    default (``choose_layout("auto")``: the ratio), and in the other layout (an extra row: ``vmap``, one vmapped
+    call per step, or ``loop``, one jitted member step per member); peer: the same 16 x ``--steps`` single-model
+    steps, one member after another, with the ordinary ``make_train_step`` under ``jax.jit`` (what
+    ``train_and_evaluate`` runs), lr held in the optimizer state so one compiled step serves every member.
   * ``e2e``: what a sweep pays end to end — ``population.train_population`` on 16 configs vs 16 calls of
     ``train_and_evaluate`` (each builds its data, compiles its step, evaluates, writes metrics.jsonl,
     TensorBoard events and a final checkpoint; the population writes metrics.jsonl only). Each e2e run starts
     from an empty persistent compilation cache of the bench's own (unless ``JAXML_COMPILATION_CACHE`` is set), as
     a new sweep does: a sequential member loads the programs an earlier member compiled where they are the same,
     and compiles its own train step (its lr, and its seed, are constants of that program); the population
-    compiles each of its programs once.
+    compiles each of its programs once. Both layouts are run; the ratio is the default's.
 Workloads: ``blobs`` = configs/blobs_mlp.py (MLP 8-32-16-4 with batch norm, SGD, batch 64, 3 epochs);
 ``mnist`` = configs/mnist_mlp.py:quick (the report's MLP 784-1024-BN-dropout-524-10, Adam, batch 128, a
 2,048-image slice; needs $JAXML_DATA_DIR). Member i has seed i (its own init and batch order: stacked
-batches); with ``--one_seed`` every member has seed 0 and only the lr differs, so the members share each batch
-(the population's first layer is then one wide matmul x @ [W_1 ... W_N]). Lower seconds are better; ratios are
-sequential / population.
+batches); with ``--one_seed`` every member has seed 0 and only the lr differs, so the members share each batch.
+Lower seconds are better; ratios are sequential / population.
 
 The table also gives each workload's roofline: the FLOPs of one member's compiled step (XLA's cost analysis) x N,
 the achieved GFLOP/s of both sides against the f32 matmul peak measured in the same run, and the ``ceiling``:
@@ -79,7 +80,9 @@ def member_configs(base, n: int, *, one_seed: bool = False):
 
 
 def steady_state(configs, steps: int):
-    """(population_run, sequential_run): each trains every member ``steps`` steps from its current state."""
+    """({layout: population_run}, sequential_run, member step FLOPs, the default layout): each run trains every
+    member ``steps`` steps from its current state; the populations through ``PopulationDriver`` as the loop drives
+    it (``put`` then ``train_step``), in the layout ``train_population`` picks by default and in the other one."""
     base, n = configs[0], len(configs)
     splits = data.build(base)
     model = build_model(base, splits.input_shape)
@@ -91,23 +94,25 @@ def steady_state(configs, steps: int):
     sources = population.train_sources(splits, configs)
     seeds = [int(c.seed) for c in configs]
     shared = len(sources) == 1
-    pop_step = population.make_population_step(model, objective, opt, shared_batch=shared, use_l1=False, use_l2=False)
-    host = jax.device_get(population.init_population(model, opt, hp))
-    pop_box = [jax.device_put(host)]
-    active = jnp.ones(n, bool)
-    clock = {"pop": 0, "seq": 0}
 
-    def pop_run():
-        s = pop_box[0]
-        for _ in range(steps):
-            t = clock["pop"]
-            per_seed = {k: src.batch(t) for k, src in sources.items()}
-            batch = per_seed[seeds[0]] if shared else {k: np.stack([per_seed[sd][k] for sd in seeds])
-                                                       for k in per_seed[seeds[0]]}
-            s, _ = pop_step(s, hp, jax.device_put(batch), active)
-            clock["pop"] += 1
-        jax.block_until_ready(s)
-        pop_box[0] = s
+    default = population.choose_layout("auto", model, objective, opt, hp, sources[seeds[0]].batch(0))
+    host = jax.device_get(population.init_population(model, opt, hp))
+    clock = {"seq": 0}
+
+    def pop_runner(layout):
+        driver = population.PopulationDriver(model, objective, opt, hp, shared_batch=shared, layout=layout)
+        box = [driver.from_saveable(jax.device_put(host))]
+        clock[layout] = 0
+
+        def run():
+            s = box[0]
+            for _ in range(steps):
+                batch = population.population_batch(sources, seeds, clock[layout], stacked=layout == "vmap")
+                s, _ = driver.train_step(s, driver.put(batch))
+                clock[layout] += 1
+            jax.block_until_ready(s)
+            box[0] = s
+        return run
 
     one_step = jax.jit(functools.partial(step_lib.make_train_step(model, objective, opt), hp=step_lib.Hparams(seed=0)),
                        donate_argnums=0)
@@ -125,7 +130,8 @@ def steady_state(configs, steps: int):
             states[i] = s
         jax.block_until_ready(states)
         clock["seq"] += steps
-    return pop_run, seq_run, flops
+    other = "vmap" if default == "loop" else "loop"
+    return {default: pop_runner(default), other: pop_runner(other)}, seq_run, flops, default
 
 
 def empty_compilation_cache(path: str) -> None:
@@ -139,16 +145,17 @@ def empty_compilation_cache(path: str) -> None:
             os.remove(entry)
 
 
-def end_to_end(configs, cache_dir: str | None):
+def end_to_end(configs, cache_dir: str | None, layout: str = "auto"):
     """(population_run, sequential_run) of the whole training of every member, fresh workdirs each time and, with
     ``cache_dir`` (the bench's own compilation cache), an empty cache: within a run the cache serves what a real
-    sweep's cache would, nothing an earlier run (or bench) compiled."""
+    sweep's cache would, nothing an earlier run (or bench) compiled. The population in ``layout``."""
     def pop_run():
         if cache_dir:
             empty_compilation_cache(cache_dir)
         root = tempfile.mkdtemp(prefix="bench_pop_")
         try:
-            population.train_population(configs, [os.path.join(root, str(i)) for i in range(len(configs))])
+            population.train_population(configs, [os.path.join(root, str(i)) for i in range(len(configs))],
+                                        layout=layout)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -176,26 +183,42 @@ def run_workloads(workloads, steps: int, repeats: int, e2e_repeats: int, own_cac
         configs = member_configs(base, FLAGS.members, one_seed=FLAGS.one_seed)
         n = len(configs)
         t0 = time.perf_counter()
-        pop_run, seq_run, flops = steady_state(configs, steps)
-        med = timing.interleaved_medians({"pop": pop_run, "seq": seq_run}, repeats=repeats, warmup=1)
+        pops, seq_run, flops, default = steady_state(configs, steps)
+        other = next(k for k in pops if k != default)
+        med = timing.interleaved_medians({"pop": pops[default], "seq": seq_run, other: pops[other]},
+                                         repeats=repeats, warmup=1)
         results[f"population_steps@{workload}"], results[f"sequential_steps@{workload}"] = med["pop"], med["seq"]
+        results[f"population_{other}_steps@{workload}"] = med[other]
         ratios[f"jaxml/sequential_steps@{workload}"] = med["seq"] / med["pop"]
+        ratios[f"jaxml_{other}/sequential_steps@{workload}"] = med["seq"] / med[other]
         work = n * steps * flops / 1e9                                          # GFLOP in either timed block
         ceiling = med["seq"] / (work / peak) if work else float("nan")
         results[f"ceiling_steps@{workload}"] = ceiling
+        batching = f"{'shared' if FLAGS.one_seed else 'stacked'} batch"
+        how = {"vmap": f"one vmapped call per step ({batching})", "loop": "one jitted member step per member"}
         table += [(f"population steps {workload}", med["pop"],
-                   f"{n} members x {steps} steps, one vmapped call per step"
-                   f" ({'shared' if FLAGS.one_seed else 'stacked'} batch); {work / med['pop']:.0f} GFLOP/s"),
+                   f"{n} members x {steps} steps, default layout {default}: {how[default]}; "
+                   f"{work / med['pop']:.0f} GFLOP/s"),
+                  (f"population {other} steps {workload}", med[other],
+                   f"the same in layout {other}: {how[other]}; {work / med[other]:.0f} GFLOP/s"),
                   (f"sequential steps {workload}", med["seq"],
                    f"{n} x {steps} jitted single-model steps; {work / med['seq']:.0f} GFLOP/s"),
                   (f"ceiling steps {workload}", ceiling,
                    f"ratio at the {peak:.0f} GFLOP/s matmul peak: {flops / 1e6:.1f} MFLOP a member step")]
+        print(f"[{workload} steps: {default} {med['pop']:.2f} s, {other} {med[other]:.2f} s, sequential "
+              f"{med['seq']:.2f} s]", flush=True)
         pop_e2e, seq_e2e = end_to_end(configs, own_cache)
-        med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e}, repeats=e2e_repeats, warmup=0)
+        other_e2e, _ = end_to_end(configs, own_cache, layout=other)
+        med = timing.interleaved_medians({"pop": pop_e2e, "seq": seq_e2e, other: other_e2e}, repeats=e2e_repeats,
+                                         warmup=0)
         total = int(base.train.num_steps) or int(base.train.num_epochs) * data.build(base).train.steps_per_epoch
         results[f"population_e2e@{workload}"], results[f"sequential_e2e@{workload}"] = med["pop"], med["seq"]
+        results[f"population_{other}_e2e@{workload}"] = med[other]
         ratios[f"jaxml/sequential_e2e@{workload}"] = med["seq"] / med["pop"]
-        table += [(f"population e2e {workload}", med["pop"], f"train_population, {n} members x {total} steps + evals"),
+        ratios[f"jaxml_{other}/sequential_e2e@{workload}"] = med["seq"] / med[other]
+        table += [(f"population e2e {workload}", med["pop"],
+                   f"train_population (layout auto: {default}), {n} members x {total} steps + evals"),
+                  (f"population {other} e2e {workload}", med[other], f"the same, layout {other}"),
                   (f"sequential e2e {workload}", med["seq"], f"{n} x train_and_evaluate (compile, data, ckpt each)")]
         print(f"[{workload}: {time.perf_counter() - t0:.0f} s]", flush=True)
     print(f"JAX {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs; "

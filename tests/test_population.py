@@ -2,6 +2,8 @@
 step of N members equals the N members stepped one by one with the ordinary train step, frozen members
 stay put, and a whole population run reproduces train_and_evaluate per member."""
 import functools
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +17,9 @@ from jaxml.tasks import toy  # noqa: F401  (registers the blobs dataset)
 from jaxml.train import config as config_lib
 from jaxml.train import objectives, optim
 from jaxml.train import step as step_lib
-from jaxml.train.state import TrainState
+from jaxml.train.state import TrainState, params_sha256
 from jaxml.tune import population
+from tests.helpers import blobs_config
 
 
 def _opt_cfg(**kw):
@@ -216,3 +219,134 @@ def test_all_active_program_equals_the_freezing_program():
     for a, b in zip(jax.tree.leaves(slow.params), jax.tree.leaves(init4.params)):
         np.testing.assert_array_equal(a[3], b[3])                          # the inactive member did not move
     assert slow.step.tolist() == [1, 1, 1, 0] and fast.step.tolist() == [1, 1, 1]
+
+
+def _three_members(**kw):
+    model = mlp.make(input_shape=(5,), widths=(8,), num_outputs=3, batch_norm=True, dropout=0.25)
+    hp = population.PopulationHparams(jnp.asarray([3e-2, 0.1, 0.05], jnp.float32),
+                                      jnp.asarray([0.0, 1e-3, 0.0], jnp.float32),
+                                      jnp.asarray([0.0, 1e-2, 1e-3], jnp.float32), jnp.asarray([0, 1, 0], jnp.int32))
+    return model, objectives.get("softmax_xent"), population.member_optimizer(_opt_cfg(name="momentum"), 100), hp
+
+
+def test_loop_layout_equals_the_vmapped_layout_and_each_member_alone():
+    """The loop layout (member-major state, one jitted member step per member) and the vmapped layout: 3 members
+    (lr, l1, l2, seed; members 0 and 2 share a seed, hence a batch), batch norm and dropout, 3 steps with every
+    member active and one with member 1 frozen: equal params, BN stats, optimizer state and sums (1e-5), the
+    frozen member unchanged bit for bit with zero sums in the loop, and the loop's member 1 bit-identical to
+    member 1 stepped alone by the ordinary jitted train step with its lr, penalties and seed."""
+    model, objective, opt, hp = _three_members()
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.normal(size=(3, 16, 5)).astype(np.float32), "y": rng.integers(0, 3, (3, 16)).astype(np.int32)}
+               for _ in range(4)]
+    for b in batches:
+        b["x"][2], b["y"][2] = b["x"][0], b["y"][0]                # a batch is a function of (seed, step)
+    actives = [np.ones(3, bool)] * 3 + [np.asarray([True, True, False])]
+    vm = population.make_population_step(model, objective, opt, shared_batch=False)
+    lp = population.make_member_loop_step(model, objective, opt, shared_batch=False)
+    v_states, l_states = population.init_population(model, opt, hp), population.init_members(model, opt, hp)
+    for b, active in zip(batches[:3], actives):
+        v_states, _ = vm(v_states, hp, b, active)
+        l_states, _ = lp(l_states, hp, b, active)
+    before = jax.device_get(population.split_members(l_states)[2])
+    v_states, v_sums = vm(v_states, hp, batches[3], actives[3])
+    l_states, l_sums = lp(l_states, hp, batches[3], actives[3])
+    v_host, l_members = jax.device_get(v_states), jax.device_get(population.split_members(l_states))
+    for i, mine in enumerate(l_members):
+        row = jax.tree.map(lambda a, i=i: a[i], v_host)
+        for a, r in zip(jax.tree.leaves(mine), jax.tree.leaves(row)):
+            np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+    for a, b in zip(jax.tree.leaves(l_members[2]), jax.tree.leaves(before)):
+        np.testing.assert_array_equal(a, b)
+    assert [int(m.step) for m in l_members] == [4, 4, 3]
+    l_sums, v_sums = jax.device_get((l_sums, v_sums))
+    assert l_sums["n"].tolist() == [16.0, 16.0, 0.0]
+    np.testing.assert_allclose(l_sums["objective"][:2], v_sums["objective"][:2], rtol=1e-5)
+
+    # member 1 (lr 0.1, l1 1e-3, l2 1e-2, seed 1) alone: the ordinary train step, its hyperparameters constants
+    ref = jax.jit(functools.partial(step_lib.make_train_step(model, objective, opt),
+                                    hp=step_lib.Hparams(1, 1e-3, 1e-2)), donate_argnums=0)
+    st = jax.device_put(population.split_members(jax.device_get(population.init_members(model, opt, hp)))[1])
+    for b in batches:
+        st, _ = ref(st, {k: v[1] for k, v in b.items()})
+    for a, r in zip(jax.tree.leaves(l_members[1]), jax.tree.leaves(jax.device_get(st))):
+        np.testing.assert_array_equal(a, r)
+
+
+def test_loop_driver_state_layouts_and_eval():
+    """The loop driver's first state is init_population's rows (bit for bit) in member-major form; to_saveable
+    gives the stacked layout and from_saveable inverts it; its eval equals the vmapped eval; bad layouts are
+    refused naming the choices."""
+    model, objective, opt, hp = _three_members()
+    loop_driver = population.PopulationDriver(model, objective, opt, hp, shared_batch=True, layout="loop")
+    vmap_driver = population.PopulationDriver(model, objective, opt, hp, shared_batch=True)
+    stacked, members = vmap_driver.init(), loop_driver.init()
+    saved = loop_driver.to_saveable(members)
+    assert params_sha256(saved) == params_sha256(jax.device_get(stacked))
+    again = loop_driver.to_saveable(loop_driver.from_saveable(saved))
+    assert params_sha256(again) == params_sha256(saved)
+    host = jax.device_get(members)
+    for i, m in enumerate(loop_driver.members(host)):
+        for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(vmap_driver.members(jax.device_get(stacked))[i])):
+            np.testing.assert_array_equal(a, b)
+    rng = np.random.default_rng(2)
+    batch = {"x": rng.normal(size=(10, 5)).astype(np.float32), "y": rng.integers(0, 3, 10).astype(np.int32),
+             "mask": np.asarray([1.0] * 7 + [0.0] * 3, np.float32)}
+    mine = jax.device_get(loop_driver.eval_step(members.params, members.model_state, batch))
+    ref = jax.device_get(vmap_driver.eval_step(stacked.params, stacked.model_state, batch))
+    assert mine["n"].tolist() == [7.0, 7.0, 7.0]
+    for k in ref:
+        np.testing.assert_allclose(mine[k], ref[k], rtol=1e-6)
+    with pytest.raises(config_lib.ConfigError, match=r"layout must be 'vmap' or 'loop'.*got 'auto'"):
+        population.PopulationDriver(model, objective, opt, hp, shared_batch=True, layout="auto")
+    with pytest.raises(config_lib.ConfigError, match=r"one of \['auto', 'vmap', 'loop'\], got 'grouped'"):
+        population.choose_layout("grouped", model, objective, opt, hp, batch)
+
+
+def test_auto_layout_loops_over_members_with_big_matmuls_on_cpu():
+    """"auto" on CPU: the blobs-size MLP (a few kFLOPs a step) stays vmapped; the digit MLP 784-1024-524-10 at batch
+    128 (one member step ~0.85 GFLOP) loops over its members."""
+    objective = objectives.get("softmax_xent")
+    opt = population.member_optimizer(_opt_cfg(name="adam"), 10)
+    hp = population.PopulationHparams(jnp.asarray([1e-3, 1e-2]), jnp.zeros(2), jnp.zeros(2), jnp.asarray([0, 1]))
+    small = mlp.make(input_shape=(8,), widths=(32, 16), num_outputs=4)
+    big = mlp.make(input_shape=(784,), widths=(1024, 524), num_outputs=10)
+    batch = {"x": np.zeros((2, 128, 784), np.float32), "y": np.zeros((2, 128), np.int32)}
+    flops = population.member_step_flops(big, objective, opt, hp, {k: v[0] for k, v in batch.items()})
+    # matmuls: 2 B K M forward and for dW per layer, 2 B K M more for dx of layers 2 and 3 (not of the input)
+    dots = 4 * 128 * 784 * 1024 + 6 * 128 * (1024 * 524 + 524 * 10)
+    assert dots == 827_156_480 and dots <= flops <= 1.05 * dots      # + Adam and the elementwise work
+    assert population.choose_layout("auto", big, objective, opt, hp, {k: v[0] for k, v in batch.items()}) == "loop"
+    small_batch = {"x": np.zeros((64, 8), np.float32), "y": np.zeros(64, np.int32)}
+    assert population.choose_layout("auto", small, objective, opt, hp, small_batch) == "vmap"
+    assert population.choose_layout("vmap", big, objective, opt, hp, small_batch) == "vmap"
+
+
+@pytest.mark.slow
+def test_train_population_in_the_loop_layout_writes_what_the_vmapped_layout_writes(tmp_path):
+    """``train_population`` on blobs (2 members, lr 1e-9 seed 0 and lr 0.03 seed 1; eval every 8 steps, early
+    stopping on the test loss: the tiny lr stops at the second evaluation, the other trains on frozen beside it)
+    with layout "loop" and "vmap": the same records per member (steps, losses, accuracies within 1e-5); a bad
+    layout is refused before any workdir is made."""
+    base = blobs_config(data={"train_size": 512, "eval_batch_size": 128}, num_epochs=3, eval_every=8, log_every=8,
+                        eval_splits=("test",), checkpoint_every=0)
+    base.train.early_stopping.update(metric="loss", split="test", mode="min", patience=1, min_delta=1e-3)
+    configs = [base.copy_and_resolve_references() for _ in range(2)]
+    configs[0].optimizer.lr, configs[1].optimizer.lr, configs[1].seed = 1e-9, 0.03, 1
+    with pytest.raises(config_lib.ConfigError, match=r"layout must be one of \['auto', 'vmap', 'loop'\], got 'vamp'"):
+        population.train_population(configs, [str(tmp_path / "bad" / str(i)) for i in range(2)], layout="vamp")
+    assert not os.path.exists(tmp_path / "bad")
+    runs = {layout: population.train_population(configs, [str(tmp_path / layout / str(i)) for i in range(2)],
+                                                layout=layout) for layout in ("loop", "vmap")}
+    for i in range(2):
+        def records(layout):
+            with open(tmp_path / layout / str(i) / "metrics.jsonl") as f:
+                return [json.loads(line) for line in f]
+        mine, ref = records("loop"), records("vmap")
+        assert [(r["step"], r["split"]) for r in mine] == [(r["step"], r["split"]) for r in ref] and len(mine) >= 5
+        for a, b in zip(mine, ref):
+            for k in ("loss", "accuracy"):
+                if k in b:
+                    assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), (i, a, b)
+        assert runs["loop"][i].step == runs["vmap"][i].step
+    assert runs["loop"][0].step == 16 < runs["loop"][1].step
