@@ -206,9 +206,11 @@ def test_hand_shapes_change_width_along_the_hand(shape, tip_over_base):
 
 @pytest.mark.slow
 def test_sampled_params_respect_style_and_heldout_is_disjoint():
+    """Drawn as the renderer draws them (the style's numbers traced: one program for both styles)."""
     keys = jax.random.split(jax.random.key(0), 400)
+    draw = jax.jit(jax.vmap(C.sample_clock_params, in_axes=(0, None)))
     for style in (C.TRAIN_STYLE, C.HELDOUT_STYLE):
-        p = jax.jit(jax.vmap(lambda k: C.sample_clock_params(k, style)))(keys)
+        p = draw(keys, C.style_values(style))
         rot = np.degrees(np.asarray(p["rotation"]))
         assert rot.min() >= style.rotation_deg[0] and rot.max() <= style.rotation_deg[1]
         assert rot.max() - rot.min() > 300  # the whole circle is used
@@ -221,6 +223,23 @@ def test_sampled_params_respect_style_and_heldout_is_disjoint():
         assert np.all(np.asarray(p["gradient"]) <= style.gradient[1])
     assert not set(C.TRAIN_STYLE.tick_styles) & set(C.HELDOUT_STYLE.tick_styles)
     assert not set(C.TRAIN_STYLE.hand_shapes) & set(C.HELDOUT_STYLE.hand_shapes)
+
+
+def test_traced_style_numbers_draw_what_the_static_style_draws():
+    """style_values (one compiled renderer for every plain style) draws the static style's parameters: the same
+    choices exactly, the same numbers up to an ulp (XLA folds constants it cannot fold in arguments); an
+    extended style is refused (it has a program of its own)."""
+    keys = jax.random.split(jax.random.key(4), 300)
+    for style in (C.TRAIN_STYLE, C.HELDOUT_STYLE, dataclasses.replace(C.CANONICAL_STYLE, rotation_deg=(-30.0, 30.0))):
+        static = jax.vmap(lambda k: C.sample_clock_params(k, style))(keys)
+        traced = jax.vmap(C.sample_clock_params, in_axes=(0, None))(keys, C.style_values(style))
+        assert set(static) == set(traced)
+        for name in ("hand_shape", "tick_style"):
+            np.testing.assert_array_equal(traced[name], static[name])
+        for name in set(static) - {"hand_shape", "tick_style"}:
+            np.testing.assert_allclose(traced[name], static[name], rtol=1e-6, atol=1e-6, err_msg=name)
+    with pytest.raises(ValueError, match="extended style"):
+        C.style_values(C.WIDE_STYLE)
 
 
 def test_style_validation_names_the_field():

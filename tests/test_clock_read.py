@@ -64,18 +64,19 @@ def test_confidence_is_the_shortest_predicted_direction():
 
 @pytest.mark.slow
 def test_read_clock_on_pngs_reads_what_the_run_reads(tmp_path):
-    """A 60-step run (configs/clock.py:quick,tiny: the small trunk): read_clock on its test clocks saved as PNGs
-    gives, clock by clock, the time the run's own evaluation path reads (same restored model, same
-    preprocessing), and the command line prints it."""
+    """A 20-step run (configs/clock.py:quick,tiny: the small trunk; any trained state will do): read_clock on
+    its test clocks saved as PNGs gives, clock by clock, the time the run's own evaluation path reads (same
+    restored model, same preprocessing), and the command line prints it."""
     c = load_config(os.path.join(ROOT, "configs", "clock.py") + ":quick,tiny")
     c.train.progress_bar = False
     c.reports = ()
     c.data.test_size = 8
+    c.train.num_steps = c.train.eval_every = 20
     c.model.test_views = 1              # one view: 8x less to compile and run; the views have tests of their own
     workdir = str(tmp_path / "run")
     train_and_evaluate(c, workdir)
     reader = rc.ClockReader(workdir)
-    assert reader.step == 60
+    assert reader.step == 20
     arrays = clock.rendered_arrays(c, clock.TRAIN_STYLE, "test", 8)
     pixels = np.round(clock.clock_dataset(0, 8, clock.TRAIN_STYLE, "test")["x"][..., 0] * 255).astype(np.uint8)
     want = clock.decode_absolute(jax.tree.map(jnp.asarray, reader.outputs(pixels)))

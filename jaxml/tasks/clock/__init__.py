@@ -29,7 +29,14 @@ from jaxml.tasks.clock.objectives import (
     periodic_objective,
 )
 from jaxml.tasks.clock.preprocessing import contrast_curve, detrend_standardize, preprocess
-from jaxml.tasks.clock.render import clock_example, draw_clock, render_batch, render_clock, rotations
+from jaxml.tasks.clock.render import (
+    clock_example,
+    draw_clock,
+    render_batch,
+    render_clock,
+    render_labelled_batch,
+    rotations,
+)
 from jaxml.tasks.clock.report import sample_grid_report, save_sample_grid
 from jaxml.tasks.clock.styles import (
     CANONICAL_STYLE,
@@ -42,6 +49,7 @@ from jaxml.tasks.clock.styles import (
     WIDE_STYLE,
     ClockStyle,
     sample_clock_params,
+    style_values,
 )
 from jaxml.train import objectives as train_objectives
 from jaxml.train import reports
@@ -51,9 +59,9 @@ __all__ = [
     "VIEW_MAPS", "WIDE_STYLE", "ClockStyle", "absolute_objective", "build_data", "clock_dataset", "clock_error_minutes",
     "clock_example", "clock_metrics", "contrast_curve", "decode_absolute", "decode_heads", "decode_periodic",
     "detrend_standardize", "draw_clock", "heads_objective", "independent_arrays", "load_npy_dataset", "minute_distance",
-    "periodic_objective", "preprocess", "raw_arrays", "render_batch", "render_clock", "rendered_arrays", "rotations",
-    "sample_clock_params", "sample_grid_report", "save_sample_grid", "time_in_minutes", "train_style",
-    "write_npy_dataset",
+    "periodic_objective", "preprocess", "raw_arrays", "render_batch", "render_clock", "render_labelled_batch",
+    "rendered_arrays", "rotations", "sample_clock_params", "sample_grid_report", "save_sample_grid", "style_values",
+    "time_in_minutes", "train_style", "write_npy_dataset",
 ]
 
 data.register("clock", build_data)

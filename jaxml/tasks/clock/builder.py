@@ -15,7 +15,7 @@ from jaxml.data import pipeline
 from jaxml.tasks.clock.dataset import clock_dataset
 from jaxml.tasks.clock.independent import independent_set
 from jaxml.tasks.clock.preprocessing import preprocess
-from jaxml.tasks.clock.render import render_batch, rotations
+from jaxml.tasks.clock.render import render_labelled_batch
 from jaxml.tasks.clock.styles import CANVAS, HELDOUT_STYLE, TRAIN_STYLE, ClockStyle
 
 
@@ -63,12 +63,10 @@ def build_data(config) -> pipeline.Splits:
     else:
         # Two programs, not one: compiled together, XLA:CPU fuses the renderer into the per-image reductions
         # of "detrend" and redraws every clock once per reduction (bench/clock_preblur.py times both).
-        render = jax.jit(lambda key, n: render_batch(key, n, style) + (rotations(key, n, style),),
-                         static_argnums=1)
         prep_pixels = jax.jit(lambda images: prep(images.astype(jnp.float32)[..., None] / 255.0))
 
         def make_batch(key, n):
-            images, hour, minute, rotation = render(key, n)
+            images, hour, minute, rotation = render_labelled_batch(key, n, style)
             return {"x": prep_pixels(images), "hour": hour, "minute": minute, "rotation": rotation}
         train = pipeline.GeneratedSource(make_batch, d.batch_size, seed=config.seed, jit=False,
                                          steps_per_epoch=int(d.get("steps_per_epoch", 600)))

@@ -12,7 +12,7 @@ import os
 import jax
 import numpy as np
 
-from jaxml.tasks.clock.render import render_batch, rotations
+from jaxml.tasks.clock.render import MIN_BATCH, render_labelled_batch
 from jaxml.tasks.clock.styles import CANVAS, HELDOUT_STYLE, TRAIN_STYLE, ClockStyle
 
 _SPLITS = {"train": 0, "test": 1, "heldout": 2}  # independent streams per split
@@ -21,7 +21,7 @@ _CHUNK = 256
 
 def _dataset_uint8(seed: int, n: int, style: ClockStyle, split: str):
     """(images uint8[n, 150, 150], hour, minute, rotation f32[n]) as numpy: examples 0..n-1 of the stream
-    ``fold_in(key(seed), split_id)``, rendered in chunks of 256 (one compiled shape). A smaller
+    ``fold_in(key(seed), split_id)``, rendered in chunks of 256 (of 32 below 256: one compiled shape each). A smaller
     n gives a prefix of a larger one."""
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {tuple(_SPLITS)}, got {split!r}")
@@ -30,9 +30,10 @@ def _dataset_uint8(seed: int, n: int, style: ClockStyle, split: str):
     key = jax.random.fold_in(jax.random.key(seed), _SPLITS[split])
     images = np.empty((n, CANVAS, CANVAS), np.uint8)
     hour, minute, rotation = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float32)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        out = render_batch(key, _CHUNK, style, start) + (rotations(key, _CHUNK, style, start),)
+    chunk = _CHUNK if n >= _CHUNK else MIN_BATCH       # a small set: the training batches' program
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        out = render_labelled_batch(key, chunk, style, start)
         for dst, src in zip((images, hour, minute, rotation), out):
             dst[start:stop] = np.asarray(src)[: stop - start]
     return images, hour, minute, rotation

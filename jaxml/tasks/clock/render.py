@@ -17,8 +17,8 @@ Every element is a signed distance d (pixels, negative inside) on all pixels at 
 
 where w = 0.75 px antialiases and the wider w blurs by sigma px analytically (the slope of a blurred step; no
 convolution). Ticks cost O(1) per pixel by angular domain repetition. Lighting, contrast and noise follow, and
-the image is quantised to uint8. An extended style (``style.extended``, static) adds more elements; a plain
-style traces none of them, so its images are unchanged bit for bit.
+the image is quantised to uint8. An extended style (``style.extended``, static) adds more elements and has a
+program of its own; one program draws every plain style, its numbers passed as arguments (README).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxml.tasks.clock.styles import CANVAS, TICK_STYLES, TRAIN_STYLE, ClockStyle, sample_clock_params
+from jaxml.tasks.clock.styles import CANVAS, TICK_STYLES, TRAIN_STYLE, ClockStyle, sample_clock_params, style_values
 
 _HALF = CANVAS / 2.0  # half-canvas
 _AA = 0.75            # antialiasing half-width of edges in pixels (no blur)
@@ -168,14 +168,16 @@ def _triangle(x, y, half_base, height):
     return jnp.sqrt(d2) * jnp.sign(sgn)
 
 
-def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle) -> jax.Array:
-    """Noise-free clock image f32[150, 150] (blurred, before noise and quantisation) from params."""
+def draw_clock(params: Mapping[str, jax.Array], hour, minute, style) -> jax.Array:
+    """Noise-free clock image f32[150, 150] (blurred, before noise and quantisation) from params. ``style``: a
+    ClockStyle, or a plain one's ``style_values`` (then every plain element is traced and masked per image)."""
     hour = jnp.asarray(hour, jnp.float32)
     minute = jnp.asarray(minute, jnp.float32)
     ax = jnp.arange(CANVAS, dtype=jnp.float32) - (CANVAS - 1) / 2.0
     px = ax[None, :] - params["off_x"]            # x right
     py = -ax[:, None] - params["off_y"]           # y up
-    extended = style.extended                     # static: the wider vocabulary (styles.WIDE_STYLE)
+    plain_values = not isinstance(style, ClockStyle)
+    extended = not plain_values and style.extended  # static: the wider vocabulary (styles.WIDE_STYLE)
     if extended:  # squash by aspect along a random axis e1 = (cos a, sin a): p = S q, q = S^-1 p
         ca, sa = jnp.cos(params["aspect_angle"]), jnp.sin(params["aspect_angle"])
         t1, t2 = ca * px + sa * py, (-sa * px + ca * py) / params["aspect"]
@@ -204,7 +206,7 @@ def draw_clock(params: Mapping[str, jax.Array], hour, minute, style: ClockStyle)
                    jnp.where(is_style("lines4"), 3.0, 1.0),
                    show_twelve=(params["marker_kind"] == 2) if extended else None)
     ink = jnp.maximum(ink, jnp.where(is_style("none"), 0.0, _coverage(major, w)))
-    if {"lines60", "dots60"} & set(style.tick_styles):  # static: minute ticks traced only when drawn
+    if plain_values or {"lines60", "dots60"} & set(style.tick_styles):  # static: minute ticks traced when drawn
         minor_dots = is_style("dots60")
         minor_hw = jnp.where(minor_dots, jnp.maximum(0.5 * params["tick_width"], 0.6),
                              jnp.maximum(0.25 * params["tick_width"], 0.5))
@@ -297,18 +299,28 @@ def _render(key, hour, minute, style):
     k_params, k_noise = jax.random.split(key)
     params = sample_clock_params(k_params, style)
     img = draw_clock(params, hour, minute, style)
-    if style.noise_std[1] > 0:  # static
+    if not isinstance(style, ClockStyle) or style.noise_std[1] > 0:  # static (noise_std 0 adds exactly 0)
         img = img + params["noise_std"] * hash_noise(k_noise)
     return jnp.round(jnp.clip(img, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
 
-@jax.jit(static_argnames=("style",))
+def _traced(style: ClockStyle):
+    """(static, values) for the jitted programs below: a plain style travels as traced numbers
+    (styles.style_values: one compiled program draws them all), an extended one as a static argument."""
+    return (style, None) if style.extended else (None, style_values(style))
+
+
+@jax.jit(static_argnames=("static",))
+def _render_clock(key, hour, minute, static, values):
+    return _render(key, hour, minute, static if values is None else values)
+
+
 def render_clock(key: jax.Array, hour, minute, style: ClockStyle = TRAIN_STYLE) -> jax.Array:
     """Renders one clock showing ``hour:minute`` (hour taken mod 12) as uint8[150, 150].
 
     Pure in ``key``: everything random (geometry, design, lighting, noise) comes from it.
     Vmappable over (key, hour, minute)."""
-    return _render(key, hour, minute, style)
+    return _render_clock(key, hour, minute, *_traced(style))
 
 
 def _example(key: jax.Array, index, style: ClockStyle = TRAIN_STYLE):
@@ -329,25 +341,17 @@ def uniform_time(key):
     return jax.random.randint(k_h, (), 0, 12, jnp.int32), jax.random.randint(k_m, (), 0, 60, jnp.int32)
 
 
-clock_example = jax.jit(_example, static_argnames=("style",))
+@jax.jit(static_argnames=("static",))
+def _clock_example(key, index, static, values):
+    return _example(key, index, static if values is None else values)
 
 
-@jax.jit(static_argnames=("n", "style"))
-def render_batch(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=0):
-    """Examples start .. start+n-1 of the stream ``key`` (see :func:`clock_example`).
-
-    Returns (images uint8[n, 150, 150], hour int32[n] in 0..11, minute int32[n] in 0..59), uniform
-    random times. ``start`` is traced: consecutive batches reuse one compilation (pass it the
-    same way each time; jit caches on how arguments are passed, a defaulted one included).
-
-    Equal to one-by-one :func:`clock_example` calls up to float rounding: XLA compiles the
-    vectorised and the scalar programs differently (FMA contraction, vector vs scalar cos), and
-    ~1 pixel in 10^6 lands on the other side of a grey-level boundary (|diff| <= 1)."""
-    index = jnp.asarray(start, jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)
-    return jax.vmap(lambda i: _example(key, i, style))(index)
+def clock_example(key: jax.Array, index, style: ClockStyle = TRAIN_STYLE):
+    """Example ``index`` of the stream ``key`` (see :func:`_example`), one clock at a time."""
+    return _clock_example(key, index, *_traced(style))
 
 
-def _rotation(key: jax.Array, index, style: ClockStyle):
+def _rotation(key: jax.Array, index, style):
     """The whole-clock rotation (radians, clockwise) of example ``index`` of the stream ``key``: the
     same key splits as :func:`_example` and ``_render``, the parameters without the drawing."""
     _, k_img = jax.random.split(jax.random.fold_in(key, index))
@@ -355,10 +359,38 @@ def _rotation(key: jax.Array, index, style: ClockStyle):
     return sample_clock_params(k_params, style)["rotation"]
 
 
-@jax.jit(static_argnames=("n", "style"))
+@jax.jit(static_argnames=("n", "static"))
+def _labelled_batch(key, n, static, values, start):
+    style = static if values is None else values
+    index = start + jnp.arange(n, dtype=jnp.uint32)
+    return jax.vmap(lambda i: _example(key, i, style) + (_rotation(key, i, style),))(index)
+
+
+MIN_BATCH = 32  # smaller batches are drawn as the first n of 32: one compiled program for every small n
+
+
+def render_labelled_batch(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=0):
+    """:func:`render_batch` and :func:`rotations` of the same arguments from one compiled program:
+    (images uint8[n, 150, 150], hour int32[n], minute int32[n], rotation f32[n])."""
+    out = _labelled_batch(key, max(n, MIN_BATCH), *_traced(style), jnp.asarray(start, jnp.uint32))
+    return out if n >= MIN_BATCH else tuple(a[:n] for a in out)
+
+
+def render_batch(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=0):
+    """Examples start .. start+n-1 of the stream ``key`` (see :func:`clock_example`).
+
+    Returns (images uint8[n, 150, 150], hour int32[n] in 0..11, minute int32[n] in 0..59), uniform
+    random times. One compiled program per n (n >= MIN_BATCH; a smaller n shares MIN_BATCH's) serves every
+    plain style and every ``start``.
+
+    Equal to one-by-one :func:`clock_example` calls up to float rounding: XLA compiles the
+    vectorised and the scalar programs differently (FMA contraction, vector vs scalar cos), and
+    ~1 pixel in 10^6 lands on the other side of a grey-level boundary (|diff| <= 1)."""
+    return render_labelled_batch(key, n, style, start)[:3]
+
+
 def rotations(key: jax.Array, n: int, style: ClockStyle = TRAIN_STYLE, start=0):
     """f32[n] rotations of the examples :func:`render_batch` draws with the same arguments: a label the
     renderer knows (in the image, a hand at clock angle theta points at theta + rotation clockwise from
     up, the 12-o'clock marker at the rotation itself)."""
-    index = jnp.asarray(start, jnp.uint32) + jnp.arange(n, dtype=jnp.uint32)
-    return jax.vmap(lambda i: _rotation(key, i, style))(index)
+    return render_labelled_batch(key, n, style, start)[3]

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 CANVAS = 150          # image side in pixels
 _HALF = CANVAS / 2.0  # half-canvas; clock radius is a fraction of it
@@ -159,8 +160,42 @@ WIDE_STYLE = dataclasses.replace(
 STYLES = {"train": TRAIN_STYLE, "heldout": HELDOUT_STYLE, "canonical": CANONICAL_STYLE, "wide": WIDE_STYLE}
 
 
-def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Array]:
-    """Draws one image's scalar parameters from ``style`` (all f32 scalars; lengths in pixels)."""
+# The ranges sample_clock_params draws a plain style's parameters from.
+RANGES = ("rotation_deg", "radius_frac", "hour_len", "minute_len", "hour_width", "minute_width", "hand_tail",
+          "tick_len", "tick_width", "rim_width", "marker_len", "marker_width", "face_level", "background_level",
+          "ink_level", "gradient", "contrast", "blur_sigma", "noise_std")
+
+
+def _numbers(style: ClockStyle) -> dict:
+    """What :func:`sample_clock_params` reads of a plain style: each range as (lo, hi - lo), offset_frac, and the
+    ids of the allowed hand shapes and tick styles with their count."""
+    v = {name: (getattr(style, name)[0], getattr(style, name)[1] - getattr(style, name)[0]) for name in RANGES}
+    v["offset_frac"] = style.offset_frac
+    v["hand_shape_ids"] = [HAND_SHAPES.index(s) for s in style.hand_shapes]
+    v["tick_style_ids"] = [TICK_STYLES.index(s) for s in style.tick_styles]
+    v["hand_shape_count"], v["tick_style_count"] = len(style.hand_shapes), len(style.tick_styles)
+    return v
+
+
+def style_values(style: ClockStyle) -> dict:
+    """A plain style's numbers as numpy f32 / i32 (ids padded to full length): passed to a jitted renderer as
+    arguments, not constants, so one compiled program draws every plain style. Why: compiling the renderer costs
+    seconds, drawing a clock ~1 ms. The same draws as the static style, up to XLA's folding of constants (README)."""
+    if style.extended:
+        raise ValueError("style_values: an extended style is drawn by a program of its own (pass it static)")
+    v = _numbers(style)
+    out = {name: (np.float32(lo), np.float32(span)) for name, (lo, span) in ((n, v[n]) for n in RANGES)}
+    out["offset_frac"] = np.float32(v["offset_frac"])
+    for name, full in (("hand_shape", HAND_SHAPES), ("tick_style", TICK_STYLES)):
+        ids = v[f"{name}_ids"]
+        out[f"{name}_ids"] = np.array(ids + [ids[-1]] * (len(full) - len(ids)), np.int32)
+        out[f"{name}_count"] = np.int32(len(ids))
+    return out
+
+
+def sample_clock_params(key: jax.Array, style) -> dict[str, jax.Array]:
+    """Draws one image's scalar parameters from ``style`` (all f32 scalars; lengths in pixels): a ClockStyle, or
+    a plain one's :func:`style_values` (the same draws)."""
     names = ["rotation", "radius", "off_x", "off_y", "hour_len", "minute_len", "hour_width",
              "minute_width", "tail", "tick_len", "tick_width", "rim_width", "marker_len",
              "marker_width", "face", "background", "ink", "gradient", "grad_angle", "contrast",
@@ -168,12 +203,16 @@ def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Arra
     u = dict(zip(names, jax.random.uniform(key, (len(names),))))
     k_shape, k_tick = jax.random.split(jax.random.fold_in(key, 1))
 
-    def draw(name, rng):
-        return rng[0] + (rng[1] - rng[0]) * u[name]
+    constants = isinstance(style, ClockStyle)
+    v = _numbers(style) if constants else style
 
-    radius = draw("radius", style.radius_frac) * _HALF
-    margin = style.offset_frac * (_HALF - radius)
-    p = {"rotation": jnp.deg2rad(draw("rotation", style.rotation_deg)), "radius": radius,
+    def draw(name, field):
+        lo, span = v[field]
+        return lo + span * u[name]
+
+    radius = draw("radius", "radius_frac") * _HALF
+    margin = v["offset_frac"] * (_HALF - radius)
+    p = {"rotation": jnp.deg2rad(draw("rotation", "rotation_deg")), "radius": radius,
          "off_x": (2 * u["off_x"] - 1) * margin, "off_y": (2 * u["off_y"] - 1) * margin,
          "grad_angle": 2 * jnp.pi * u["grad_angle"]}
     for name, field in [("hour_len", "hour_len"), ("minute_len", "minute_len"),
@@ -181,16 +220,16 @@ def sample_clock_params(key: jax.Array, style: ClockStyle) -> dict[str, jax.Arra
                         ("tail", "hand_tail"), ("tick_len", "tick_len"), ("tick_width", "tick_width"),
                         ("rim_width", "rim_width"), ("marker_len", "marker_len"),
                         ("marker_width", "marker_width")]:
-        p[name] = draw(name, getattr(style, field)) * radius
+        p[name] = draw(name, field) * radius
     for name, field in [("face", "face_level"), ("background", "background_level"),
                         ("ink", "ink_level"), ("gradient", "gradient"), ("contrast", "contrast"),
                         ("blur_sigma", "blur_sigma"), ("noise_std", "noise_std")]:
-        p[name] = draw(name, getattr(style, field))
-    shape_ids = jnp.array([HAND_SHAPES.index(s) for s in style.hand_shapes], jnp.int32)
-    tick_ids = jnp.array([TICK_STYLES.index(s) for s in style.tick_styles], jnp.int32)
-    p["hand_shape"] = jax.random.choice(k_shape, shape_ids)
-    p["tick_style"] = jax.random.choice(k_tick, tick_ids)
-    if style.extended:  # static; its own key, so the draws above stay those of a plain style
+        p[name] = draw(name, field)
+    # jax.random.choice(k, ids) spelled out, so that the ids (padded) and their count may be traced
+    for name, k in (("hand_shape", k_shape), ("tick_style", k_tick)):
+        ids, count = v[f"{name}_ids"], v[f"{name}_count"]
+        p[name] = jnp.take(jnp.asarray(ids, jnp.int32), jax.random.randint(k, (), 0, count))
+    if constants and style.extended:  # static; its own key, so the draws above stay those of a plain style
         p.update(_sample_extras(jax.random.fold_in(key, 2), style, p))
     return p
 
