@@ -27,7 +27,7 @@ def test_quick_image_config_trains_on_arrays(name, model):
     c = _config(name)
     assert c.model.name == model and c.train.num_steps == 4
     full = _config(name, "")
-    assert full.train.num_steps == 0 and full.train.num_epochs >= 15 and full.data.augment_crop == 2
+    assert full.train.num_steps == 0 and full.train.num_epochs >= 10 and full.data.augment_crop == 2
     rng = np.random.default_rng(0)
     arrays = {s: (rng.normal(size=(n, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, n))
               for s, n in (("train", 64), ("test", 64))}
