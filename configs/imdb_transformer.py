@@ -6,9 +6,8 @@ pre-LN, sized for 2 CPU cores; 10 % of train held out (stratified) for judging c
 
 Command:  python launch/train.py --config=configs/imdb_transformer.py --workdir=runs/imdb_transformer
           (``:quick``: a 4-step smoke run; data from $JAXML_DATA_DIR/imdb, token arrays cached on first use)
-Expected: goal test accuracy >= 0.87 (issue #31; multinomial NB 0.8839, NB-LR 0.9161) — full run pending
-          (jaxml/tasks/imdb_seq/README.md).
-Runtime:  1,053 steps; pending.
+Expected: test accuracy 0.8735, validation 0.8900 (seed 0; goal >= 0.87; multinomial NB 0.8839, NB-LR 0.9161).
+Runtime:  1,053 steps, ~2,850 s on 2 shared CPU cores (jaxml/tasks/imdb_seq/README.md).
 """
 from jaxml.tasks.imdb_seq.config import imdb_config
 
