@@ -1,5 +1,6 @@
 """The training loop: learning, resume == uninterrupted, NaN guard, early stopping, no retrace,
 config validation, metrics.jsonl conventions."""
+import functools
 import json
 import os
 
@@ -10,13 +11,14 @@ import numpy as np
 import optax
 import pytest
 
-from jaxml import data
+from jaxml import data, models
 from jaxml.data import pipeline
 from jaxml.models import mlp
 from jaxml.tasks import toy
 from jaxml.train import config as config_lib
 from jaxml.train import drivers, gspmd, loop, objectives, train_and_evaluate
 from jaxml.train import step as step_lib
+from jaxml.train import state as state_lib
 from jaxml.train.state import TrainState, params_sha256
 from jaxml.tune import population
 from tests import helpers
@@ -173,3 +175,30 @@ def test_an_auto_budget_trains_one_epoch_in_train_and_evaluate(tmp_path):
     assert (config_lib.base_config().train.num_steps, config_lib.base_config().train.num_epochs) == (0, 0)
     run = train_and_evaluate(blobs_config(num_epochs=0, log_every=100))
     assert run.step == 32 == data.build(blobs_config()).train.steps_per_epoch       # 1,024 blobs / 32 a batch
+
+
+RUN_ONCE_MODELS = {   # every kind of init the registered models draw: dense, conv, batch norm, attention, GRU, embedding
+    "mlp": lambda: models.get("mlp", input_shape=(28, 28, 1), widths=(300, 100), num_outputs=10, batch_norm=True),
+    "resnet": lambda: models.get("resnet", input_shape=(28, 28, 1), stages=(1, 1, 1), widths=(16, 32, 64),
+                                 num_outputs=10),
+    "transformer": lambda: models.get("transformer", input_shape=(64,), vocab_size=500, dim=32, depth=2, heads=2,
+                                      mlp_dim=64, num_outputs=2),
+    "text_gru": lambda: models.get("text_gru", input_shape=(64,), vocab_size=500, embed_dim=32, hidden=(32,),
+                                   bidirectional=True, num_outputs=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_ONCE_MODELS))
+def test_the_run_once_build_of_the_first_state_is_bit_identical_for_every_model(name):
+    """Drivers compile ``initial_state`` with ``run_once_options()`` (LLVM -O1 on CPU, compiles 2-4x faster): every
+    parameter and Adam moment equals the default (-O2) build's bit for bit, so no stored run or figure moves."""
+    model, optimizer = RUN_ONCE_MODELS[name](), optax.adam(1e-3)
+    make_state = functools.partial(state_lib.initial_state, model, optimizer, 7)
+    fast = jax.jit(make_state, compiler_options=state_lib.run_once_options())()
+    default = jax.jit(make_state)()
+    if jax.default_backend() == "cpu":
+        assert state_lib.run_once_options() == {"xla_backend_optimization_level": 1}
+    assert params_sha256(fast.params) == params_sha256(default.params)
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(fast), jax.device_get(default))
+    assert params_sha256(drivers.SingleDevice(model, objectives.get("softmax_xent"), optimizer,
+                                              step_lib.Hparams(0)).init(make_state).params) == params_sha256(fast.params)

@@ -20,6 +20,18 @@ class TrainState(NamedTuple):
     opt_state: Any           # optax state
 
 
+# A program that runs once (a run's first state, a population's members) is compiled at LLVM -O1 on CPU: XLA:CPU
+# spends most of an init's compile time optimising the threefry hash, which -O1 skips (2-4x faster compiles).
+# The bits are the default build's: integer hashing and IEEE arithmetic without fast-math
+# (tests/test_train.py::test_the_run_once_build_of_the_first_state_is_bit_identical_for_every_model).
+RUN_ONCE_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def run_once_options() -> dict | None:
+    """``compiler_options`` for a jitted program that runs once: ``RUN_ONCE_OPTIONS`` on CPU, None elsewhere."""
+    return dict(RUN_ONCE_OPTIONS) if jax.default_backend() == "cpu" else None
+
+
 def initial_state(model, optimizer, seed: int) -> TrainState:
     """A run's first state: step 0, ``model.init(key(seed))``, ``model.init_state()`` and the optimizer's state
     (traceable: drivers jit, shard or pmap it; ``jaxml.train.init_state`` jits it)."""

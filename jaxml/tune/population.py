@@ -40,7 +40,7 @@ from jaxml.models import mlp, sequential
 from jaxml.train import config as config_lib
 from jaxml.train import loop, objectives, optim, periodic
 from jaxml.train import step as step_lib
-from jaxml.train.state import TrainState
+from jaxml.train.state import TrainState, run_once_options
 from jaxml.train.trained import Trained
 
 POPULATION_FIELDS = ("optimizer.lr", "regularization.l1", "regularization.l2", "seed", "model.dropout",
@@ -92,20 +92,13 @@ def set_lr(opt_state, lr):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": jnp.asarray(lr, jnp.float32)})
 
 
-# A program that runs once per member (the init) is compiled at LLVM -O1 on CPU: XLA:CPU spends most of the
-# init's compile time optimising threefry, which -O1 skips. The bits are the same as the default build's
-# (integer hashing and IEEE float arithmetic, no fast-math; tests/test_population.py checks bit equality).
-_RUN_ONCE_OPTIONS = {"xla_backend_optimization_level": 1}
-
-
 def _compile_run_once(fn, *example_args):
-    lowered = jax.jit(fn).lower(*example_args)
-    return lowered.compile(compiler_options=_RUN_ONCE_OPTIONS if jax.default_backend() == "cpu" else None)
+    return jax.jit(fn, compiler_options=run_once_options()).lower(*example_args).compile()
 
 
 def _member_params(model, hp: PopulationHparams) -> list:
     """Member i's params ``model.init(key(seed_i))``, one call per member of one init compiled once (at -O1 on CPU,
-    see ``_RUN_ONCE_OPTIONS``: XLA compiles a vmapped threefry init several times slower than the per-member one)."""
+    see ``jaxml.train.state.RUN_ONCE_OPTIONS``: XLA compiles a vmapped threefry init several times slower than the per-member one)."""
     seeds = np.asarray(hp.seed, np.int32)
     init = _compile_run_once(lambda seed: model.init(jax.random.key(seed)), seeds[0])
     return jax.device_get([init(s) for s in seeds])
