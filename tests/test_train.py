@@ -17,8 +17,8 @@ from jaxml.models import mlp
 from jaxml.tasks import toy
 from jaxml.train import config as config_lib
 from jaxml.train import drivers, gspmd, loop, objectives, train_and_evaluate
-from jaxml.train import step as step_lib
 from jaxml.train import state as state_lib
+from jaxml.train import step as step_lib
 from jaxml.train.state import TrainState, params_sha256
 from jaxml.tune import population
 from tests import helpers
@@ -177,7 +177,7 @@ def test_an_auto_budget_trains_one_epoch_in_train_and_evaluate(tmp_path):
     assert run.step == 32 == data.build(blobs_config()).train.steps_per_epoch       # 1,024 blobs / 32 a batch
 
 
-RUN_ONCE_MODELS = {   # every kind of init the registered models draw: dense, conv, batch norm, attention, GRU, embedding
+RUN_ONCE_MODELS = {   # every kind of init the registered models draw: dense, conv, batch norm, attention, GRU, embeds
     "mlp": lambda: models.get("mlp", input_shape=(28, 28, 1), widths=(300, 100), num_outputs=10, batch_norm=True),
     "resnet": lambda: models.get("resnet", input_shape=(28, 28, 1), stages=(1, 1, 1), widths=(16, 32, 64),
                                  num_outputs=10),
@@ -201,5 +201,5 @@ def test_the_run_once_build_of_the_first_state_is_bit_identical_for_every_model(
         assert state_lib.run_once_options() == {"xla_backend_optimization_level": 1}
     assert params_sha256(fast.params) == params_sha256(default.params)
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(fast), jax.device_get(default))
-    assert params_sha256(drivers.SingleDevice(model, objectives.get("softmax_xent"), optimizer,
-                                              step_lib.Hparams(0)).init(make_state).params) == params_sha256(fast.params)
+    driver = drivers.SingleDevice(model, objectives.get("softmax_xent"), optimizer, step_lib.Hparams(0))
+    assert params_sha256(driver.init(make_state).params) == params_sha256(fast.params)

@@ -98,7 +98,7 @@ def _compile_run_once(fn, *example_args):
 
 def _member_params(model, hp: PopulationHparams) -> list:
     """Member i's params ``model.init(key(seed_i))``, one call per member of one init compiled once (at -O1 on CPU,
-    see ``jaxml.train.state.RUN_ONCE_OPTIONS``: XLA compiles a vmapped threefry init several times slower than the per-member one)."""
+    ``jaxml.train.state.RUN_ONCE_OPTIONS``; XLA compiles a vmapped threefry init several times slower)."""
     seeds = np.asarray(hp.seed, np.int32)
     init = _compile_run_once(lambda seed: model.init(jax.random.key(seed)), seeds[0])
     return jax.device_get([init(s) for s in seeds])
