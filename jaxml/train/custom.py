@@ -27,7 +27,7 @@ from jaxml.data import pipeline
 from jaxml.data.arrays import check_model_input, check_split
 from jaxml.train import evaluation, objectives
 from jaxml.train import step as step_lib
-from jaxml.train.state import TrainState, initial_state, run_once_options
+from jaxml.train.state import TrainState, initial_state, run_once
 
 __all__ = ["eval_fn", "init_state", "objective_fn", "predict_fn", "train_step_fn"]
 
@@ -42,7 +42,7 @@ def objective_fn(objective: str | Callable) -> Callable:
 def init_state(model, optimizer: optax.GradientTransformation, *, seed: int = 0) -> TrainState:
     """``TrainState(step=0, params=model.init(key(seed)), model_state=model.init_state(), optimizer.init(params))``,
     built in one jitted program by the builder the loop's drivers run (``jaxml.train.state.initial_state``)."""
-    return jax.jit(functools.partial(initial_state, model, optimizer, seed), compiler_options=run_once_options())()
+    return run_once(functools.partial(initial_state, model, optimizer, seed))
 
 
 def train_step_fn(model, objective: str | Callable, optimizer: optax.GradientTransformation, *, seed: int = 0,

@@ -24,7 +24,7 @@ from jaxml import layout, parallel
 from jaxml.parallel import DATA_AXIS
 from jaxml.train import gspmd
 from jaxml.train import step as step_lib
-from jaxml.train.state import run_once_options
+from jaxml.train.state import run_once
 
 BACKENDS = ("none", "shard_map", "pmap", "jit")
 
@@ -78,7 +78,7 @@ class SingleDevice(_OneRun):
                          jax.jit(step_lib.make_eval_step(model, objective)), (0, 1))
 
     def init(self, make_state):
-        return jax.jit(make_state, compiler_options=run_once_options())()
+        return run_once(make_state)
 
     def put(self, batch: dict) -> dict:
         return jax.device_put(batch)
@@ -105,7 +105,7 @@ class ShardMapDriver(_OneRun):
             (jax.process_index(), jax.process_count()))
 
     def init(self, make_state):
-        return jax.jit(make_state, out_shardings=parallel.replicated(self.mesh), compiler_options=run_once_options())()
+        return run_once(make_state, out_shardings=parallel.replicated(self.mesh))
 
     def put(self, batch: dict) -> dict:
         sharding = parallel.batch_sharded(self.mesh)

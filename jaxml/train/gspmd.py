@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxml import parallel
 from jaxml.train import step as step_lib
-from jaxml.train.state import run_once_options
+from jaxml.train.state import run_once
 
 FSDP_AXIS = "fsdp"
 DEFAULT_MESH = {"data": -1, "fsdp": 1}
@@ -101,7 +101,7 @@ class JitDriver:
         self._eval_jit = jax.jit(self._eval, in_shardings=(self.state_sharding.params,
                                                            self.state_sharding.model_state, self.batch_sharding),
                                  out_shardings=self.replicated)
-        return jax.jit(make_state, out_shardings=self.state_sharding, compiler_options=run_once_options())()
+        return run_once(make_state, out_shardings=self.state_sharding)
 
     @property
     def train_step(self):

@@ -32,6 +32,11 @@ def run_once_options() -> dict | None:
     return dict(RUN_ONCE_OPTIONS) if jax.default_backend() == "cpu" else None
 
 
+def run_once(fn, **jit_kwargs):
+    """``jax.jit(fn, **jit_kwargs)()`` built with ``run_once_options()``: a program of no arguments called once."""
+    return jax.jit(fn, compiler_options=run_once_options(), **jit_kwargs)()
+
+
 def initial_state(model, optimizer, seed: int) -> TrainState:
     """A run's first state: step 0, ``model.init(key(seed))``, ``model.init_state()`` and the optimizer's state
     (traceable: drivers jit, shard or pmap it; ``jaxml.train.init_state`` jits it)."""

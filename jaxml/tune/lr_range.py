@@ -37,7 +37,7 @@ from jaxml.train import config as config_lib
 from jaxml.train import objectives
 from jaxml.train import step as step_lib
 from jaxml.train.loop import build_model
-from jaxml.train.state import TrainState, run_once_options
+from jaxml.train.state import TrainState, run_once
 from jaxml.tune import population
 
 
@@ -103,7 +103,7 @@ def lr_range_test(config, *, min_lr: float = 1e-5, max_lr: float = 1.0, steps: i
     optimizer = population.member_optimizer(opt_cfg, steps)
     step = step_lib.make_train_step(model, objectives.get(config.objective), optimizer)
     train_step = jax.jit(functools.partial(step, hp=step_lib.run_hparams(config)), donate_argnums=0)
-    params = jax.jit(lambda: model.init(jax.random.key(config.seed)), compiler_options=run_once_options())()
+    params = run_once(lambda: model.init(jax.random.key(config.seed)))
     state = TrainState(jnp.zeros((), jnp.int32), params, model.init_state(), optimizer.init(params))
 
     losses, best, avg, diverged = [], math.inf, 0.0, False
