@@ -11,7 +11,8 @@ Where (``JAXML_COMPILATION_CACHE``):
     a path           that directory (created, mode 0700)
     off | 0 | false | no | none    no cache
 A user who configured JAX's cache (``JAX_COMPILATION_CACHE_DIR``, ``jax_compilation_cache_dir`` or
-``jax_enable_compilation_cache=False``) is left alone: jaxml then changes no JAX setting.
+``jax_enable_compilation_cache=False``) is left alone: jaxml then changes no JAX setting. ``off`` always wins for
+jaxml's own part (its settings and the exported programs below); JAX's cache, if the user set one, still works.
 
 Settings applied with jaxml's directory (each unless its ``JAX_...`` environment variable is set):
     jax_persistent_cache_min_compile_time_secs = MIN_COMPILE_TIME_S  (keep the many small programs too)
@@ -79,13 +80,13 @@ def enable() -> str | None:
     Returns the directory in use (JAX's own when the user configured it), or None when the cache is off."""
     if "dir" in _state:
         return _state["dir"]
-    if _user_configured():
-        _state.update(dir=jax.config.jax_compilation_cache_dir, why="configured by the user")
-        return _state["dir"]
     path = requested_dir()
     if path is None:
         _state.update(dir=None, why=f"{ENV}={os.environ.get(ENV)}")
         return None
+    if _user_configured():
+        _state.update(dir=jax.config.jax_compilation_cache_dir, why="configured by the user")
+        return _state["dir"]
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         if not os.access(path, os.W_OK | os.X_OK):

@@ -1,13 +1,37 @@
-"""Test session set-up: 4 fake CPU devices before JAX first runs, and the data dir fixture."""
+"""Test session set-up: 4 fake CPU devices before JAX first runs, one compilation cache per test run, and the data
+dir fixture.
+
+The cache: JAX's persistent compilation cache in a fresh temporary directory for the whole run, shared by the xdist
+workers and every process a test starts (through ``JAX_COMPILATION_CACHE_DIR``), removed when the run ends. A
+program is still compiled once per run, but not again by each of the tests, closures and processes that build the
+same one (the suite spends most of its time in XLA:CPU compiles). jaxml's own cache stays off
+(``JAXML_COMPILATION_CACHE=off``: no settings, no exported programs, nothing under ~/.cache); tests of the cache
+itself start their processes without these variables. ``JAXML_TEST_JAX_CACHE=off`` runs the suite without it.
+"""
+import atexit
 import os
+import shutil
+import tempfile
 
-import jax
+os.environ.setdefault("JAXML_COMPILATION_CACHE", "off")
+_CACHE_ENV = "JAXML_TEST_JAX_CACHE"          # set by the first (controller) process; its workers inherit it
+if os.environ.get(_CACHE_ENV, "").lower() != "off":
+    if not os.environ.get(_CACHE_ENV):
+        os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="jaxml-test-jax-cache-")
+        atexit.register(shutil.rmtree, os.environ[_CACHE_ENV], ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ[_CACHE_ENV],
+                      # programs that compile in under 0.25 s are cheaper to compile again than to write and read
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.25",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+                      # a size limit turns on JAX's file lock: a worker never reads an entry another is writing
+                      JAX_COMPILATION_CACHE_MAX_SIZE=str(8 << 30))
 
+import jax  # noqa: E402  (after the cache's environment variables, which JAX reads at import)
+
+if os.environ.get("JAX_COMPILATION_CACHE_DIR") and jax.config.jax_compilation_cache_dir is None:
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])  # imported before us
 # Must happen before any JAX computation: multi-device tests run on fake CPU devices.
 jax.config.update("jax_num_cpu_devices", 4)
-# Tests (and the launchers they start) write no persistent compilation cache into ~/.cache unless asked
-# (JAXML_COMPILATION_CACHE=DIR pytest ...): a shared per-run cache did not measurably shorten the suite.
-os.environ.setdefault("JAXML_COMPILATION_CACHE", "off")
 
 import pytest  # noqa: E402
 

@@ -187,6 +187,18 @@ def test_a_users_jax_cache_dir_wins(tmp_path):
     assert not os.path.exists(tmp_path / "ours") and not os.path.exists(tmp_path / "xdg")
 
 
+def test_off_with_a_users_jax_cache_dir_keeps_jaxml_out_and_jax_caching(tmp_path):
+    """``off`` wins for jaxml's part (no settings, no exported programs); the user's JAX cache still fills."""
+    theirs = tmp_path / "theirs"
+    result = _run({"JAX_COMPILATION_CACHE_DIR": str(theirs), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                   "JAXML_COMPILATION_CACHE": "off"}, tmp_path)
+    assert result["status"] == {"dir": None, "why": "JAXML_COMPILATION_CACHE=off"}
+    assert _entries(theirs) and not os.path.exists(theirs / "jaxml-exported")
+    again = _run({"JAX_COMPILATION_CACHE_DIR": str(theirs), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                  "JAXML_COMPILATION_CACHE": "off"}, tmp_path)
+    assert again["hits"] > 0 and again["misses"] == 0, again
+
+
 _JIT_CHILD = """
 import json, warnings
 with warnings.catch_warnings(record=True) as caught:
