@@ -68,12 +68,13 @@ def test_sigterm_saves_the_step_reached_and_resume_is_bit_identical(tmp_path):
     config = _config()
     reference = _sha(loop.train_and_evaluate(config, str(tmp_path / "ref"), splits=data.build(config)).final)
     k = random.Random(35).randrange(1, 38)          # the batch during which the signal arrives
+    # what the process had before (a suite started from a background shell job inherits SIGINT ignored)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     with pytest.raises(preemption.Preempted) as e:
         loop.train_and_evaluate(config, str(tmp_path / "run"), splits=_splits(config, {k: _signal()}))
     assert f"jaxml: {e.value}" == PREEMPTED.format(k + 1) and e.value.exit_code == 75
     assert _steps(tmp_path / "run") == [k + 1]      # the step in progress finished, then saved
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL            # handlers given back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {s: signal.getsignal(s) for s in before} == before             # handlers given back
     resumed = loop.train_and_evaluate(config, str(tmp_path / "run"), splits=data.build(config))
     assert _sha(resumed.final) == reference
 
@@ -105,9 +106,16 @@ def test_second_signal_stops_at_once_leaving_the_checkpoints_intact(tmp_path, mo
 
 
 def test_run_in_memory_is_not_watched_ctrl_c_raises_keyboard_interrupt():
+    """Python's own Ctrl-C handler (installed here: a process started with SIGINT ignored has none) is left in
+    place, so the signal raises KeyboardInterrupt where the run is."""
     config = _config()
-    with pytest.raises(KeyboardInterrupt) as e:
-        loop.train_and_evaluate(config, None, splits=_splits(config, {5: _signal(signal.SIGINT)}))
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt) as e:
+            loop.train_and_evaluate(config, None, splits=_splits(config, {5: _signal(signal.SIGINT)}))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
     assert type(e.value) is KeyboardInterrupt
 
 
