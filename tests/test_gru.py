@@ -188,6 +188,7 @@ def test_gru_layer_check_grads_float64():
         xs = jax.random.normal(k[2], (2, 5, 3), jnp.float64)
         h0 = 0.5 * jax.random.normal(k[3], (2, 4), jnp.float64)
 
+        @jax.jit      # compiled once for check_grads' many evaluations (eager, each op is its own program)
         def loss(p, xs, h0):
             h_last, hs = gru.scan(p, xs, h0, lengths=jnp.array([5, 3]), unroll=2)
             return jnp.sum(h_last ** 3) + jnp.sum(jnp.cos(hs))
