@@ -9,6 +9,7 @@ same one (the suite spends most of its time in XLA:CPU compiles). jaxml's own ca
 itself start their processes without these variables. ``JAXML_TEST_JAX_CACHE=off`` runs the suite without it.
 """
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -22,9 +23,10 @@ if os.environ.get(_CACHE_ENV, "").lower() != "off":
     os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ[_CACHE_ENV],
                       # the many tiny programs stay out (0.02 s took the same CPU time on the launcher tests)
                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.25",
-                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
-                      # a size limit turns on JAX's file lock: a worker never reads an entry another is writing
-                      JAX_COMPILATION_CACHE_MAX_SIZE=str(8 << 30))
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+    if importlib.util.find_spec("filelock"):   # torch's dependency; JAX refuses a size limit without it
+        # a size limit turns on JAX's file lock: a worker never reads an entry another is writing
+        os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(8 << 30)
 
 import jax  # noqa: E402  (after the cache's environment variables, which JAX reads at import)
 
