@@ -30,8 +30,6 @@ if os.environ.get(_CACHE_ENV, "").lower() != "off":
 
 import jax  # noqa: E402  (after the cache's environment variables, which JAX reads at import)
 
-if os.environ.get("JAX_COMPILATION_CACHE_DIR") and jax.config.jax_compilation_cache_dir is None:
-    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])  # imported before us
 # Must happen before any JAX computation: multi-device tests run on fake CPU devices.
 jax.config.update("jax_num_cpu_devices", 4)
 
