@@ -45,3 +45,16 @@ def data_dir():
     if not os.path.isdir(path):
         pytest.fail(f"JAXML_DATA_DIR={path!r} is not a directory")
     return path
+
+
+# The files that take longest (--durations, summed per file, 2 cores), longest first. `--dist loadfile` hands each
+# worker whole files in collection order, so these go first and the run ends on short files, not with one worker
+# idle while the other finishes a long one. The order changes only the wall time, never what runs.
+LONGEST_FIRST = ("test_notebooks", "test_models_devices", "test_kmeans_bounds", "test_cluster", "test_nbsvm",
+                 "test_clock_task", "test_remat", "test_preemption", "test_dropout_layout", "test_kmeans",
+                 "test_models_reference", "test_gru", "test_custom_vjp_shard_map", "test_conv_speed_paths")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))     # stable: same order within a file

@@ -145,13 +145,16 @@ def test_vmapped_restarts_equal_restarts_one_at_a_time():
 def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mesh):
     """A small fit (fit.SMALL_ROW_RUNS) steps its restarts without shedding finished ones and is compiled with
     XLA:CPU's elemental emitters at -O1; forced down the large-fit path (compacting batch, fusion emitters) the
-    same restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k."""
+    same restarts, k sweep and initialisation give the same centres, labels, iteration counts and chosen k. (On
+    four devices the restarts only, to keep the test short; one device checks the k sweep and the initialisation.)"""
     mesh = parallel.data_mesh() if mesh else None
     x = blobs(6, std=2.5)
 
     def fits():
-        return (kmeans(x, K, n_init=4, seed=3, mesh=mesh, max_iter=40),
-                kmeans_auto_k(x, 6, n_init=2, seed=1, mesh=mesh), init_centers(x, K, n_init=4, seed=3, mesh=mesh))
+        fit = kmeans(x, K, n_init=4, seed=3, mesh=mesh, max_iter=40)
+        if mesh is not None:
+            return (fit,)
+        return fit, kmeans_auto_k(x, 6, n_init=2, seed=1), init_centers(x, K, n_init=4, seed=3)
     assert fit_lib.is_small(fit_lib.make_plan(N, D, K, n_init=4, init="k-means++", block_size=None, mesh=mesh), 4)
     small = fits()
     monkeypatch.setattr(fit_lib, "SMALL_ROW_RUNS", 0)
@@ -160,14 +163,18 @@ def test_small_fits_compiled_for_compile_time_give_the_same_fit(monkeypatch, mes
         large = fits()
     finally:
         fit_lib.clear_programs()
-    np.testing.assert_allclose(small[1].inertia, large[1].inertia, rtol=1e-6)
-    for a, b in ((small[0], large[0]), (small[1].result, large[1].result)):
+    pairs = [(small[0], large[0])]
+    if mesh is None:
+        np.testing.assert_allclose(small[1].inertia, large[1].inertia, rtol=1e-6)
+        pairs.append((small[1].result, large[1].result))
+    for a, b in pairs:
         np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
         np.testing.assert_allclose(np.asarray(a.centers), np.asarray(b.centers), rtol=1e-6, atol=1e-6)
         assert int(a.n_iter) == int(b.n_iter)
         assert float(a.inertia) == pytest.approx(float(b.inertia), rel=1e-6)
-    assert int(small[1].k) == int(large[1].k)
-    np.testing.assert_array_equal(np.asarray(small[2]), np.asarray(large[2]))
+    if mesh is None:
+        assert int(small[1].k) == int(large[1].k)
+        np.testing.assert_array_equal(np.asarray(small[2]), np.asarray(large[2]))
 
 
 def test_kmeans_plusplus_draws_distinct_points_one_per_separated_blob():
