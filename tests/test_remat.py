@@ -18,7 +18,6 @@ CASES = {
     "cnn": ("cnn", dict(input_shape=(8, 8, 2), layers=("conv:4:3", "act", "bn", "dropout:0.2", "conv:6:3:2", "act",
                                                         "maxpool:2", "flatten", "dense:8", "act"), num_outputs=3),
             (4, 8, 8, 2)),
-    "resnet": ("resnet", dict(input_shape=(8, 8, 2), stages=(1, 1), widths=(4, 8), num_outputs=3), (4, 8, 8, 2)),
     "vit": ("vit", dict(input_shape=(8, 8, 2), patch_size=4, dim=8, depth=2, heads=2, mlp_dim=16, num_outputs=3,
                         dropout=0.1, stochastic_depth=0.2), (4, 8, 8, 2)),
 }
@@ -103,7 +102,8 @@ def test_chain_scans_identical_blocks_and_equals_the_loop():
 
 
 def test_remat_resnet_stage_of_identical_blocks_equals_plain():
-    """stages (3, 2): blocks s0b0-s0b2 and s1b1 share shapes; batch-norm state comes back per block."""
+    """stages (3, 2): blocks s0b0-s0b2 and s1b1 share shapes; batch-norm state comes back per block. (The ResNet's
+    case of test_remat_gradients_equal_plain.)"""
     hyper = dict(input_shape=(8, 8, 2), stages=(3, 2), widths=(4, 6), num_outputs=3)
     plain, remat = (loss_and_grads("resnet", hyper, (4, 8, 8, 2), r) for r in (False, True))
     assert jax.tree.structure(plain) == jax.tree.structure(remat)
