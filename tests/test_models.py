@@ -46,11 +46,12 @@ def test_mlp_batch_norm_state_flows_and_dropout_needs_key_only_in_training():
 @pytest.mark.slow
 def test_report_cnn_shapes_and_param_count():
     m = cnn.make(input_shape=(28, 28, 1))
-    p = m.init(jax.random.key(0))
+    p = jax.eval_shape(m.init, jax.random.key(0))        # shapes only (test_conv_speed_paths trains this CNN)
     n_params = sum(a.size for a in jax.tree.leaves(p))
     # conv 3*3*1*32+32, 3*3*32*64+64, 3*3*64*64+64, bn 2*64 twice, dense 14*14*64*128+128, head 128*10+10
     assert n_params == 320 + 18496 + 36928 + 256 + 1605760 + 1290
-    y, s = m.apply(p, jnp.ones((3, 28, 28, 1)), state=m.init_state(), train=True, key=jax.random.key(1))
+    y, s = jax.eval_shape(lambda p, x: m.apply(p, x, state=m.init_state(), train=True, key=jax.random.key(1)),
+                          p, jax.ShapeDtypeStruct((3, 28, 28, 1), jnp.float32))
     assert y.shape == (3, 10) and set(s) == {"bn_0", "bn_1"}
 
 
