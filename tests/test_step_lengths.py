@@ -32,10 +32,13 @@ def _padded_tokens():
 
 
 def _params(model):
-    """Random weights everywhere (a zero-initialised head would give equal logits for any reading)."""
-    leaves, tree = jax.tree.flatten(model.init(jax.random.key(0)))
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    return tree.unflatten([p + 0.5 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+    """Random weights everywhere (a zero-initialised head would give equal logits for any reading); one jitted
+    program, not an eager op per parameter."""
+    def draw():
+        leaves, tree = jax.tree.flatten(model.init(jax.random.key(0)))
+        keys = jax.random.split(jax.random.key(1), len(leaves))
+        return tree.unflatten([p + 0.5 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+    return jax.jit(draw)()
 
 
 def _run(model, batch):
@@ -63,8 +66,9 @@ def test_padding_id_inside_a_review_is_read_to_its_given_length(name):
     x = _padded_tokens()
     x[0, 2] = 0                                     # review 0 (length 7) holds the padding id at position 2
     params = _params(model)
-    want = model.apply(params, jnp.asarray(x), lengths=jnp.asarray(LENGTHS))[0]
-    cut = model.apply(params, jnp.asarray(x))[0]    # lengths from padding: the transformer masks that token
+    apply = jax.jit(lambda p, x, **kw: model.apply(p, x, **kw)[0])
+    want = apply(params, jnp.asarray(x), lengths=jnp.asarray(LENGTHS))
+    cut = apply(params, jnp.asarray(x))             # lengths from padding: the transformer masks that token
     assert not np.allclose(want[0], cut[0], atol=1e-4)   # so this batch tells the two apart
     ev, _, _ = _run(model, _batch(x, LENGTHS))
     logp = jax.nn.log_softmax(want)
