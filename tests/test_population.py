@@ -351,3 +351,31 @@ def test_train_population_in_the_loop_layout_writes_what_the_vmapped_layout_writ
                     assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), (i, a, b)
         assert runs["loop"][i].step == runs["vmap"][i].step
     assert runs["loop"][0].step == 16 < runs["loop"][1].step
+
+
+def test_auto_layout_traces_the_loop_members_step_once(tmp_path, monkeypatch):
+    """``layout="auto"`` counts the member step's FLOPs on the jitted step the loop layout then runs: the step is
+    traced once per population (it was traced twice: once to count, once to run), and the run equals
+    ``layout="loop"`` given outright."""
+    traces = []
+    make = population._member_step
+
+    def counting(*args, **kw):
+        step = make(*args, **kw)
+
+        def member_step(*a):
+            traces.append(1)
+            return step(*a)
+        return member_step
+
+    monkeypatch.setattr(population, "_member_step", counting)
+    monkeypatch.setattr(population, "LOOP_MIN_FLOPS", 0.0)          # every step is "big": auto picks loop
+    base = blobs_config(data={"train_size": 256, "eval_batch_size": 128}, num_epochs=1, log_every=2,
+                        checkpoint_every=0)
+    configs = [base.copy_and_resolve_references() for _ in range(2)]
+    configs[1].optimizer.lr, configs[1].seed = 0.03, 1
+    auto = population.train_population(configs, [str(tmp_path / "auto" / str(i)) for i in range(2)])
+    assert len(traces) == 1
+    loop = population.train_population(configs, [str(tmp_path / "loop" / str(i)) for i in range(2)], layout="loop")
+    for a, b in zip(auto, loop):
+        assert a.final["test"]["params_sha256"] == b.final["test"]["params_sha256"]

@@ -205,15 +205,24 @@ def member_batches(batch, seeds: Sequence[int], *, shared_batch: bool) -> list:
 _stack_members = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
 
 
+def jit_member_step(model, objective, optimizer, hp: PopulationHparams):
+    """The one-member step of a population with hyperparameters ``hp``, jitted with its state donated: what the
+    ``loop`` layout runs per member and what ``choose_layout`` counts FLOPs of. Passing this one function to
+    both traces and lowers the step once (jit caches the lowering ``choose_layout`` made)."""
+    use_l1, use_l2 = bool(np.any(np.asarray(hp.l1) != 0)), bool(np.any(np.asarray(hp.l2) != 0))
+    return jax.jit(_member_step(model, objective, optimizer, use_l1, use_l2), donate_argnums=0)
+
+
 def make_member_loop_step(model, objective, optimizer, *, shared_batch: bool, use_l1: bool = True,
-                          use_l2: bool = True):
+                          use_l2: bool = True, member_step=None):
     """The ``loop`` layout of ``make_population_step``: the same step signature, ``states`` member-major
     (``init_members``), and member i stepped by one jitted member step (the vmapped one's member function,
     compiled once for every member: lr, seed, penalties and rates are its arguments) on its own state (donated)
     and batch, members one after another; an inactive member is skipped. Each member's matmuls are unbatched,
     as in its run alone; ``sums`` come back stacked ([N]; zeros for an inactive member). ``batch``: shared,
-    stacked, or a list of N member batches (``member_batches``), each distinct one placed on the device once."""
-    one = jax.jit(_member_step(model, objective, optimizer, use_l1, use_l2), donate_argnums=0)
+    stacked, or a list of N member batches (``member_batches``), each distinct one placed on the device once.
+    ``member_step``: that jitted step (``jit_member_step``) when the caller already has it, else one is made."""
+    one = member_step or jax.jit(_member_step(model, objective, optimizer, use_l1, use_l2), donate_argnums=0)
     cache = {}
 
     def step(states: TrainState, hp: PopulationHparams, batch, active):
@@ -252,11 +261,13 @@ def make_member_loop_eval(model, objective):
     return eval_step
 
 
-def member_step_flops(model, objective, optimizer, hp: PopulationHparams, member_batch: dict) -> float:
-    """FLOPs of one member's train step on ``member_batch`` (XLA's cost analysis of the lowered, uncompiled step)."""
-    state = jax.eval_shape(lambda: _rest_of_state(model, optimizer)(model.init(jax.random.key(0)), 1.0))
-    member_step = _member_step(model, objective, optimizer, bool(np.any(hp.l1 != 0)), bool(np.any(hp.l2 != 0)))
-    cost = jax.jit(member_step).lower(state, _member_rows(hp, 1)[0], member_batch).cost_analysis()
+def member_step_flops(model, objective, optimizer, hp: PopulationHparams, member_batch: dict,
+                      member_step=None) -> float:
+    """FLOPs of one member's train step on ``member_batch`` (XLA's cost analysis of the lowered, uncompiled step
+    ``member_step``, default ``jit_member_step``'s), lowered with the avals the ``loop`` layout calls it with."""
+    state = jax.eval_shape(lambda: _rest_of_state(model, optimizer)(model.init(jax.random.key(0)), np.float32(1)))
+    member_step = member_step or jit_member_step(model, objective, optimizer, hp)
+    cost = member_step.lower(state, _member_rows(hp, 1)[0], member_batch).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float((cost or {}).get("flops", 0.0))
 
@@ -267,16 +278,18 @@ def check_layout(layout) -> None:
         raise config_lib.ConfigError(f"population layout must be one of {list(LAYOUTS)}, got {layout!r}")
 
 
-def choose_layout(layout: str, model, objective, optimizer, hp: PopulationHparams, member_batch: dict) -> str:
+def choose_layout(layout: str, model, objective, optimizer, hp: PopulationHparams, member_batch: dict,
+                  member_step=None) -> str:
     """``layout`` ("vmap" or "loop") as given, or for "auto": "loop" on a CPU backend when one member's step
     costs at least ``LOOP_MIN_FLOPS`` (XLA:CPU runs batched matmuls slower than the members' own, while a small
-    step is dominated by the N dispatches the loop pays), else "vmap"."""
+    step is dominated by the N dispatches the loop pays), else "vmap". ``member_step``: the ``jit_member_step``
+    the driver will run, so that counting its FLOPs lowers the step the loop layout then compiles."""
     check_layout(layout)
     if layout != "auto":
         return layout
     if jax.default_backend() != "cpu":
         return "vmap"
-    flops = member_step_flops(model, objective, optimizer, hp, member_batch)
+    flops = member_step_flops(model, objective, optimizer, hp, member_batch, member_step)
     return "loop" if flops >= LOOP_MIN_FLOPS else "vmap"
 
 
@@ -284,22 +297,26 @@ class PopulationDriver:
     """A ``jaxml.train.drivers.Driver`` whose metric sums carry a leading member axis: the loop trains every
     member whose ``active`` entry is set and freezes the others. ``layout`` "vmap": the state stacked
     (``init_population``), one vmapped step; "loop": the state member-major (``init_members``), one jitted
-    member step per member (``make_member_loop_step``). One device; a population keeps no checkpoints, but its
-    stacked state is the saveable layout of either."""
+    member step per member (``make_member_loop_step``; ``member_step``: that step when already made, as by
+    ``train_population`` for ``choose_layout``). One device; a population keeps no checkpoints, but its stacked
+    state is the saveable layout of either."""
 
     def __init__(self, model, objective, optimizer, hp: PopulationHparams, *, shared_batch: bool,
-                 layout: str = "vmap"):
+                 layout: str = "vmap", member_step=None):
         if layout not in ("vmap", "loop"):
             raise config_lib.ConfigError(f"PopulationDriver layout must be 'vmap' or 'loop' (choose_layout resolves "
                                          f"'auto'), got {layout!r}")
-        self.n_members, self.hp, self.shard, self.layout = len(np.asarray(hp.seed)), hp, (0, 1), layout
+        self.n_members, self.hp, self.shard, self.layout = len(np.asarray(hp.seed)), jax.device_put(hp), (0, 1), layout
         self.model, self.optimizer = model, optimizer
         self.active = np.ones(self.n_members, bool)
-        make_step, make_eval = ((make_population_step, make_population_eval) if layout == "vmap"
-                                else (make_member_loop_step, make_member_loop_eval))
-        self._step = make_step(model, objective, optimizer, shared_batch=shared_batch,
-                               use_l1=bool(np.any(hp.l1 != 0)), use_l2=bool(np.any(hp.l2 != 0)))
-        self.eval_step = make_eval(model, objective)
+        use = dict(use_l1=bool(np.any(np.asarray(hp.l1) != 0)), use_l2=bool(np.any(np.asarray(hp.l2) != 0)))
+        if layout == "vmap":
+            self._step = make_population_step(model, objective, optimizer, shared_batch=shared_batch, **use)
+            self.eval_step = make_population_eval(model, objective)
+        else:
+            self._step = make_member_loop_step(model, objective, optimizer, shared_batch=shared_batch,
+                                               member_step=member_step, **use)
+            self.eval_step = make_member_loop_eval(model, objective)
 
     def init(self, make_state=None):
         """The first state, ``init_population`` (or ``init_members``) of the members' hyperparameters (each
@@ -413,15 +430,16 @@ def population_batch(sources: dict, seeds: Sequence[int], step: int, *, stacked:
 
 
 def population_hparams(configs) -> PopulationHparams:
-    """The members' hyperparameters: lr, l1, l2, seed, and their dropout rates when these differ."""
+    """The members' hyperparameters: lr, l1, l2, seed, and their dropout rates when these differ (host arrays:
+    building them on the device would compile a conversion program per field)."""
 
     def f32(path):
-        return jnp.asarray([float(_field(c, path)) for c in configs], jnp.float32)
+        return np.asarray([float(_field(c, path)) for c in configs], np.float32)
 
     rates = [member_spec(c)[1] for c in configs]
     return PopulationHparams(f32("optimizer.lr"), f32("regularization.l1"), f32("regularization.l2"),
-                   jnp.asarray([int(c.seed) for c in configs], jnp.int32),
-                   jnp.asarray(rates, jnp.float32) if len(set(rates)) > 1 else None)
+                             np.asarray([int(c.seed) for c in configs], np.int32),
+                             np.asarray(rates, np.float32) if len(set(rates)) > 1 else None)
 
 
 def train_population(configs: Sequence, workdirs: Sequence[str], *, layout: str = "auto") -> list[dict]:
@@ -450,8 +468,10 @@ def train_population(configs: Sequence, workdirs: Sequence[str], *, layout: str 
     sources = train_sources(splits, configs)
 
     objective, shared = objectives.get(base.objective), len(sources) == 1
-    layout = choose_layout(layout, model, objective, optimizer, hp, sources[seeds[0]].batch(0))
-    driver = PopulationDriver(model, objective, optimizer, hp, shared_batch=shared, layout=layout)
+    member_step = jit_member_step(model, objective, optimizer, hp)   # lowered once: layout choice and loop
+    layout = choose_layout(layout, model, objective, optimizer, hp, sources[seeds[0]].batch(0), member_step)
+    driver = PopulationDriver(model, objective, optimizer, hp, shared_batch=shared, layout=layout,
+                              member_step=member_step)
 
     def batch(step):
         return population_batch(sources, seeds, step, stacked=layout == "vmap")
