@@ -205,11 +205,15 @@ def member_batches(batch, seeds: Sequence[int], *, shared_batch: bool) -> list:
 _stack_members = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
 
 
-def jit_member_step(model, objective, optimizer, hp: PopulationHparams):
-    """The one-member step of a population with hyperparameters ``hp``, jitted with its state donated: what the
-    ``loop`` layout runs per member and what ``choose_layout`` counts FLOPs of. Passing this one function to
-    both traces and lowers the step once (jit caches the lowering ``choose_layout`` made)."""
-    use_l1, use_l2 = bool(np.any(np.asarray(hp.l1) != 0)), bool(np.any(np.asarray(hp.l2) != 0))
+def penalty_flags(hp: PopulationHparams) -> dict:
+    """``use_l1`` / ``use_l2``: whether any member has that penalty (a step without it skips its term)."""
+    return dict(use_l1=bool(np.any(np.asarray(hp.l1) != 0)), use_l2=bool(np.any(np.asarray(hp.l2) != 0)))
+
+
+def jit_member_step(model, objective, optimizer, *, use_l1: bool, use_l2: bool):
+    """The one-member step, jitted with its state donated: what the ``loop`` layout runs per member and what
+    ``choose_layout`` counts FLOPs of. Passing this one function to both traces and lowers the step once (jit
+    caches the lowering ``choose_layout`` made)."""
     return jax.jit(_member_step(model, objective, optimizer, use_l1, use_l2), donate_argnums=0)
 
 
@@ -222,7 +226,7 @@ def make_member_loop_step(model, objective, optimizer, *, shared_batch: bool, us
     as in its run alone; ``sums`` come back stacked ([N]; zeros for an inactive member). ``batch``: shared,
     stacked, or a list of N member batches (``member_batches``), each distinct one placed on the device once.
     ``member_step``: that jitted step (``jit_member_step``) when the caller already has it, else one is made."""
-    one = member_step or jax.jit(_member_step(model, objective, optimizer, use_l1, use_l2), donate_argnums=0)
+    one = member_step or jit_member_step(model, objective, optimizer, use_l1=use_l1, use_l2=use_l2)
     cache = {}
 
     def step(states: TrainState, hp: PopulationHparams, batch, active):
@@ -266,7 +270,7 @@ def member_step_flops(model, objective, optimizer, hp: PopulationHparams, member
     """FLOPs of one member's train step on ``member_batch`` (XLA's cost analysis of the lowered, uncompiled step
     ``member_step``, default ``jit_member_step``'s), lowered with the avals the ``loop`` layout calls it with."""
     state = jax.eval_shape(lambda: _rest_of_state(model, optimizer)(model.init(jax.random.key(0)), np.float32(1)))
-    member_step = member_step or jit_member_step(model, objective, optimizer, hp)
+    member_step = member_step or jit_member_step(model, objective, optimizer, **penalty_flags(hp))
     cost = member_step.lower(state, _member_rows(hp, 1)[0], member_batch).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float((cost or {}).get("flops", 0.0))
@@ -309,7 +313,7 @@ class PopulationDriver:
         self.n_members, self.hp, self.shard, self.layout = len(np.asarray(hp.seed)), jax.device_put(hp), (0, 1), layout
         self.model, self.optimizer = model, optimizer
         self.active = np.ones(self.n_members, bool)
-        use = dict(use_l1=bool(np.any(np.asarray(hp.l1) != 0)), use_l2=bool(np.any(np.asarray(hp.l2) != 0)))
+        use = penalty_flags(hp)
         if layout == "vmap":
             self._step = make_population_step(model, objective, optimizer, shared_batch=shared_batch, **use)
             self.eval_step = make_population_eval(model, objective)
@@ -468,7 +472,7 @@ def train_population(configs: Sequence, workdirs: Sequence[str], *, layout: str 
     sources = train_sources(splits, configs)
 
     objective, shared = objectives.get(base.objective), len(sources) == 1
-    member_step = jit_member_step(model, objective, optimizer, hp)   # lowered once: layout choice and loop
+    member_step = jit_member_step(model, objective, optimizer, **penalty_flags(hp))  # lowered once: both use it
     layout = choose_layout(layout, model, objective, optimizer, hp, sources[seeds[0]].batch(0), member_step)
     driver = PopulationDriver(model, objective, optimizer, hp, shared_batch=shared, layout=layout,
                               member_step=member_step)
